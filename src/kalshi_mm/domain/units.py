@@ -93,9 +93,10 @@ def _memo(dp: int, signed: bool, default_field: str):  # type: ignore[no-untyped
     get = cache.get
 
     def parse(value: object, field: str = default_field) -> int:
-        n = get(value)
-        if n is not None:
-            return n
+        if type(value) is str:
+            n = get(value)
+            if n is not None:
+                return n
         n = _parse_fixed(value, dp, field, signed=signed)
         if type(value) is str:
             if len(cache) >= _CACHE_LIMIT:
