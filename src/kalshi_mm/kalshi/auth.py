@@ -82,7 +82,8 @@ def _pem_bytes(pem: bytes | str, what: str) -> bytes:
     data = pem.encode() if isinstance(pem, str) else bytes(pem)
     if b"-----BEGIN" not in data:
         raise ConfigError(f"{what} is not a PEM file (no '-----BEGIN' line)")
-    if b"ENCRYPTED" in data:
+    headers = [ln for ln in data.splitlines() if ln.startswith((b"-----", b"Proc-Type:"))]
+    if any(b"ENCRYPTED" in ln for ln in headers):
         raise ConfigError(f"{what} is encrypted; Kalshi keys are used unencrypted (decrypt it first)")
     return data
 

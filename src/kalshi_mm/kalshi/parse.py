@@ -76,6 +76,14 @@ _line_decoder = msgspec.json.Decoder(s.RecordedLine)
 _rest_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
+def message_type(msg: Any) -> str:
+    """The wire ``type`` of a decoded WS message (``"orderbook_delta"`` ...)."""
+    if isinstance(msg, s.UnknownMessage):
+        return msg.type
+    tag = type(msg).__struct_config__.tag if isinstance(msg, msgspec.Struct) else None
+    return str(tag) if tag is not None else type(msg).__name__
+
+
 def encode(obj: Any) -> bytes:
     """Any schema struct (or plain JSON value) -> JSON bytes."""
     return _encoder.encode(obj)
@@ -631,10 +639,7 @@ def _fast_fail(data: bytes | str, err: Exception) -> ProtocolError:
         msg = decode_ws(data)
     except ProtocolError as e:
         return e
-    return ProtocolError(
-        f"expected an orderbook_delta message, got {getattr(msg, 'type', None) or type(msg).__name__}",
-        field="$.type",
-    )
+    return ProtocolError(f"expected an orderbook_delta message, got {message_type(msg)}", field="$.type")
 
 
 def decode_delta_fast(

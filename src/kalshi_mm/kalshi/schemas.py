@@ -237,7 +237,7 @@ class DailyHours(_Body):
     close_time: str
 
 
-class StandardHours(_Body):
+class StandardHours(Struct, kw_only=True):
     start_time: str
     end_time: str
     monday: list[DailyHours] = []
