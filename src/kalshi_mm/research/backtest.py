@@ -71,22 +71,19 @@ def build_engine(
     id_prefix: str = "bt",
 ) -> Any:
     """The live ``core.engine.Engine`` configured for one strategy (the same code as ``kmm run``)."""
-    from kalshi_mm.core import engine as eng
+    from kalshi_mm.core.engine import Engine, EngineConfig
 
-    cfg_cls = eng.EngineConfig
-    kwargs: dict[str, Any] = {"strategy": strategy, "strategy_params": resolve_params(strategy, params)}
-    fields_ = getattr(cfg_cls, "__dataclass_fields__", None) or getattr(cfg_cls, "model_fields", None) or {}
-    if risk is not None and "risk" in fields_:
-        kwargs["risk"] = dict(risk)
-    if execution is not None and "execution" in fields_:
-        kwargs["execution"] = dict(execution)
-    if fees is not None and "fees" in fields_:
-        kwargs["fees"] = fees
-    if hasattr(cfg_cls, "from_settings") and not fields_:
-        cfg = cfg_cls.from_settings(**kwargs)
-    else:
-        cfg = cfg_cls(**{k: v for k, v in kwargs.items() if not fields_ or k in fields_})
-    return eng.Engine(cfg, id_prefix=id_prefix)
+    kw: dict[str, Any] = {}
+    if fees is not None:
+        kw["fees"] = fees
+    cfg = EngineConfig.from_dicts(
+        strategy,
+        resolve_params(strategy, params),
+        risk=dict(risk) if risk is not None else None,
+        execution=dict(execution) if execution is not None else None,
+        **kw,
+    )
+    return Engine(cfg, id_prefix=id_prefix)
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -445,7 +442,8 @@ def _result(
     for f in fills:
         max_inv = max(max_inv, abs(f.position))
     per_market: dict[str, dict[str, Any]] = {}
-    for tk, p in pf.positions.items():
+    for tk in sorted({*pf.positions, *close_inv}):
+        p = pf.position(tk)
         mf = [f for f in fills if f.ticker == tk]
         per_market[tk] = {
             "pnl": p.realized / MONEY_SCALE - p.fees / MONEY_SCALE,

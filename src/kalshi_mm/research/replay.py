@@ -70,6 +70,9 @@ PRIVATE = (ev.OrderAccepted, ev.OrderRejected, ev.OrderFilled, ev.OrderCanceled,
            ev.PositionChanged, ev.BalanceChanged)
 
 
+_SESSION = frozenset((*PRIVATE, ev.Tick))
+
+
 class Tape(msgspec.Struct):
     """A decoded stream: ``events[i]`` was received at ``recv[i]`` (ms); sorted by receive time."""
 
@@ -147,10 +150,10 @@ def iter_lines(path: Path) -> Iterator[bytes]:
 
 class _Extra(msgspec.Struct):
     recv_ms: int
-    kmm: msgspec.Raw | None = None
+    kmm: msgspec.Raw = msgspec.Raw(b"")
     rest: str | None = None
     ticker: str = ""
-    body: msgspec.Raw | None = None
+    body: msgspec.Raw = msgspec.Raw(b"")
 
 
 _extra_dec = msgspec.json.Decoder(_Extra)
@@ -214,7 +217,6 @@ class FeedState:
 
 
 def _rest_events(x: _Extra) -> list[ev.Event]:
-    assert x.body is not None
     if x.rest == "orderbook":
         book = parse.decode_rest(s.GetOrderbookResponse, bytes(x.body))
         return [parse.snapshot_from_rest(x.ticker, book, x.recv_ms)]
@@ -257,7 +259,7 @@ def decode_recording(path: Path, check_book: bool = True) -> Tape:
                 feed.admit(e, recv_out, ev_out, recv)
             continue
         x = _extra_dec.decode(line)
-        if x.kmm is not None:
+        if len(x.kmm):
             e = decode_event(bytes(x.kmm))
             feed.admit(e, recv_out, ev_out, x.recv_ms)
         elif x.rest:
@@ -268,7 +270,8 @@ def decode_recording(path: Path, check_book: bool = True) -> Tape:
                     seen_trades.add(e.trade_id)
                 feed.admit(e, recv_out, ev_out, x.recv_ms)
     tape = Tape(recv_out, ev_out, [str(path)], feed.resyncs, feed.dropped)
-    return sort_tape(tape)
+    session = any(type(e) in _SESSION for e in ev_out)
+    return sort_tape(tape, ties=not session)
 
 
 def decode_trades_parquet(path: Path) -> Tape:
@@ -297,8 +300,14 @@ def decode_trades_parquet(path: Path) -> Tape:
     return sort_tape(Tape(recv, events, [str(path)]))
 
 
-def sort_tape(t: Tape) -> Tape:
-    """Stable sort by (receive time, rank): book before trade on equal times."""
+def sort_tape(t: Tape, ties: bool = True) -> Tape:
+    """Stable sort by (receive time, rank): book before trade on equal times.
+
+    ``ties=False`` keeps the recorded order as it is: a recorded *session* (one with our own order
+    events or ticks) is replayed exactly in the order its engine saw it.
+    """
+    if not ties:
+        return t  # a session is replayed in the order its engine saw it
     rank = _RANK
     recv, events = t.recv, t.events
     n = len(events)

@@ -303,7 +303,7 @@ class SimVenue:
                         if not o.pend:
                             o.pend_base = old
                         o.pend += dec
-                if o.front > new:
+                elif o.front > new:  # never more ahead of us than is displayed
                     o.front = max(0, new)
         if self.fill_on_cross and delta > 0:
             self._cross_check(tk, e.side, p, delta, ts, recv)
