@@ -174,8 +174,11 @@ class DualSided(StrategyBase):
                 out.append(TargetOrder("exit", "bid", px, min(self.exit_size, no_inv)))
 
         # inventory cap: reduce-only IOC at the other side's best price
-        cooled = self.last_reduce_ms is None or ts - self.last_reduce_ms >= self.reduce_cooldown_ms
-        if cooled and "reduce" not in ctx.live:
+        live_reduce = ctx.live.get("reduce")
+        if live_reduce is not None:
+            # keep the IOC in flight as it is (the execution layer never amends an IOC)
+            out.append(self._reduce(live_reduce.side, live_reduce.price, live_reduce.remaining))
+        elif self.last_reduce_ms is None or ts - self.last_reduce_ms >= self.reduce_cooldown_ms:
             if yes_inv >= self.max_inv and b is not None:
                 out.append(self._reduce("ask", b, min(self.reduce_step, yes_inv)))
             elif no_inv >= self.max_inv and a is not None:
