@@ -52,7 +52,7 @@ from kalshi_mm.domain.units import (
     money_to_cents_floor,
     parse_price,
 )
-from kalshi_mm.exchange import wire
+from kalshi_mm.exchange import rest, wire
 from kalshi_mm.exchange.flow import SeriesSpec, SyntheticFlow, _Event
 from kalshi_mm.exchange.model import EngineReject
 from kalshi_mm.exchange.server import Faults
@@ -68,7 +68,7 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 
 
 def _st(request: web.Request) -> ExchangeState:
-    st: ExchangeState = request.app["state"]
+    st: ExchangeState = request.app[rest.STATE]
     tok = st.config.admin_token
     if tok and request.headers.get("Authorization") != f"Bearer {tok}":
         raise web.HTTPUnauthorized(text='{"error":"admin token required"}', content_type="application/json")
@@ -97,7 +97,7 @@ def _guard(fn: Any) -> Any:
         except (KeyError, ValueError, TypeError) as e:
             return _json({"error": {"code": "bad_request", "message": str(e)}}, 400)
         finally:
-            request.app["state"].publish()
+            request.app[rest.STATE].publish()
 
     return wrapped
 

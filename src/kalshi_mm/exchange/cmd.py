@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Interface to bind."),
         port: int = typer.Option(8765, help="TCP port (0 = ephemeral)."),
         seed: int = typer.Option(1, help="Seed of every random choice (flow, results, faults)."),
-        keys_dir: Path = typer.Option(Path("var/exchange-keys"), "--keys-dir", help="Where to write the key files."),
+        keys_dir: Path = typer.Option(
+            Path("var/exchange-keys"), "--keys-dir", help="Where to write the key files."
+        ),
         markets: int = typer.Option(3, help="Markets open at once."),
         market_seconds: float | None = typer.Option(
             None, help="Lifetime of the shortest series in seconds (default: real 15 min / 1 h / 1 day)."
@@ -32,8 +34,12 @@ def register(app: typer.Typer) -> None:
         balance_cents: int = typer.Option(10_000_000, help="Starting balance of the funded account (cents)."),
         tier: str = typer.Option("basic", help="Rate-limit tier: basic, advanced, premier, paragon, prime."),
         no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Disable the token buckets."),
-        fee_type: str | None = typer.Option(None, help="Override fee_type: quadratic, quadratic_with_maker_fees ..."),
-        post_only_cancel: bool = typer.Option(False, help="Crossing post-only orders are canceled, not rejected."),
+        fee_type: str | None = typer.Option(
+            None, help="Override fee_type: quadratic, quadratic_with_maker_fees ..."
+        ),
+        post_only_cancel: bool = typer.Option(
+            False, help="Crossing post-only orders are canceled, not rejected."
+        ),
         key_type: str = typer.Option("rsa", help="rsa (PKCS#1 PEM) or ed25519 (PKCS#8)."),
         error_429_rate: float = typer.Option(0.0, help="Fault: fraction of requests answered 429."),
         error_500_rate: float = typer.Option(0.0, help="Fault: fraction of requests answered 500."),

@@ -48,6 +48,10 @@ STATUS_FILTER = {
 }
 
 
+STATE: web.AppKey[Any] = web.AppKey("state", object)
+USER: web.RequestKey[Any] = web.RequestKey("user", object)
+
+
 class QueryError(Exception):
     """A query-parameter validation failure: 400 ``{"msg": ...}``."""
 
@@ -65,11 +69,11 @@ def error(status: int, code: str, message: str, details: str = "") -> web.Respon
 
 
 def state_of(request: web.Request) -> ExchangeState:
-    return request.app["state"]  # type: ignore[no-any-return]
+    return request.app[STATE]  # type: ignore[no-any-return]
 
 
 def user_of(request: web.Request) -> str:
-    return request["user"]  # type: ignore[no-any-return]
+    return request[USER]  # type: ignore[no-any-return]
 
 
 # -- query helpers ---------------------------------------------------------------------------------

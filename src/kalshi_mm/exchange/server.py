@@ -193,6 +193,14 @@ class RateLimited(Exception):
     pass
 
 
+class Unauthorized(Exception):
+    """401 with a Kalshi-style error body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class ExchangeState:
     """Everything the running exchange holds: engine, flow, keys, buckets, faults, WS hub."""
 
@@ -274,32 +282,21 @@ class ExchangeState:
         if kid is None and ts is None and sig is None:
             return None
         if not kid or not ts or not sig:
-            raise web.HTTPUnauthorized(
-                body=rest.error_body("unauthorized", "missing authentication headers"), content_type=rest.JSON
-            )
+            raise Unauthorized("missing authentication headers")
         entry = self.keys.get(kid)
         if entry is None:
-            raise web.HTTPUnauthorized(
-                body=rest.error_body("unauthorized", "unknown API key"), content_type=rest.JSON
-            )
+            raise Unauthorized("unknown API key")
         try:
             ts_ms = int(ts)
         except ValueError:
-            raise web.HTTPUnauthorized(
-                body=rest.error_body("unauthorized", "invalid timestamp"), content_type=rest.JSON
-            ) from None
+            raise Unauthorized("invalid timestamp") from None
         if abs(self.now_ms() - ts_ms) > self.config.skew_s * 1000:
-            raise web.HTTPUnauthorized(
-                body=rest.error_body("unauthorized", "timestamp outside the accepted window"),
-                content_type=rest.JSON,
-            )
+            raise Unauthorized("timestamp outside the accepted window")
         path = request.raw_path.split("?", 1)[0]
         key = (kid, ts, request.method, path, sig)
         if key not in self._verified:
             if not auth.verify_signature(entry[1], ts, request.method, path, sig):
-                raise web.HTTPUnauthorized(
-                    body=rest.error_body("unauthorized", "invalid signature"), content_type=rest.JSON
-                )
+                raise Unauthorized("invalid signature")
             if len(self._verified) > 4096:
                 self._verified.clear()
             self._verified[key] = None
@@ -315,7 +312,7 @@ class ExchangeState:
     def charge(self, request: web.Request, bucket: str, cost: int) -> None:
         if not self.config.rate_limits or cost <= 0:
             return
-        key = request.get("user") or "ip:" + (request.remote or "")
+        key = request.get(rest.USER) or "ip:" + (request.remote or "")
         b = self._buckets(key)[0 if bucket == "read" else 1]
         if not b.take(cost):
             raise RateLimited()
@@ -369,7 +366,7 @@ async def api_middleware(request: web.Request, handler: Any) -> web.StreamRespon
     path = request.path
     if not path.startswith(REST_PREFIX + "/"):
         return await handler(request)  # type: ignore[no-any-return]
-    st: ExchangeState = request.app["state"]
+    st: ExchangeState = request.app[rest.STATE]
     st.requests += 1
     f = st.faults
     if f.rest_delay_ms:
@@ -385,7 +382,7 @@ async def api_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         user = st.authenticate(request)
         if user is None and (template.startswith("/portfolio") or template.startswith("/account")):
             return rest.error(401, "unauthorized", "authentication required")
-        request["user"] = user
+        request[rest.USER] = user
         log_order = user is not None and template.startswith(_ORDER_PATHS) and method != "GET"
         if template.startswith(("/portfolio/orders", "/portfolio/orders/")) and method != "GET":
             cost = 0  # legacy V1 mutation: answered 410
@@ -406,8 +403,8 @@ async def api_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         resp = rest.respond({"msg": str(e)}, 400)
     except ProtocolError as e:
         resp = rest.error(400, "bad_request", str(e))
-    except web.HTTPUnauthorized as e:
-        resp = web.Response(body=e.body, status=401, content_type=rest.JSON)
+    except Unauthorized as e:
+        resp = rest.error(401, "unauthorized", e.message)
     except web.HTTPMethodNotAllowed:
         resp = rest.error(405, "method_not_allowed", f"{method} is not allowed on {path}")
     except web.HTTPNotFound:
@@ -417,7 +414,7 @@ async def api_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         with contextlib.suppress(Exception):
             raw = await request.read()
             body = raw.decode() if raw else None
-        acct = st.engine.accounts.get(request["user"])
+        acct = st.engine.accounts.get(request[rest.USER])
         if acct is not None:
             acct.log.append(
                 {
@@ -435,11 +432,11 @@ async def api_middleware(request: web.Request, handler: Any) -> web.StreamRespon
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
-    st: ExchangeState = request.app["state"]
+    st: ExchangeState = request.app[rest.STATE]
     try:
         user = st.authenticate(request)
-    except web.HTTPUnauthorized as e:
-        return web.Response(body=e.body, status=401, content_type=rest.JSON)
+    except Unauthorized as e:
+        return rest.error(401, "unauthorized", e.message)
     if user is None:
         return rest.error(401, "unauthorized", "authentication required")
     return await st.hub.handle(request, user)
@@ -449,7 +446,7 @@ def create_app(state: ExchangeState) -> web.Application:
     from kalshi_mm.exchange import admin
 
     app = web.Application(middlewares=[api_middleware], client_max_size=4 << 20)
-    app["state"] = state
+    app[rest.STATE] = state
     app.router.add_get(WS_PATH, ws_handler)
     rest.add_routes(app, REST_PREFIX)
     admin.add_routes(app)
