@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kalshi_mm.core.commands import PRIORITY, AmendOrder, CancelOrder, Command, DecreaseOrder, PlaceOrder
 from kalshi_mm.core.strategies.base import GTC, TargetOrder
@@ -136,11 +137,11 @@ def diff(
     for t in targets:
         keep = keep_by_tag.get(t.tag)
         if keep is None:
-            orders = groups.get(t.tag)
+            pending = groups.get(t.tag)
             if t.tag in blocked:
                 continue
-            if orders and t.tag not in replace and (
-                t.time_in_force != GTC or any(o.inflight == "place" for o in orders)
+            if pending and t.tag not in replace and (
+                t.time_in_force != GTC or any(o.inflight == "place" for o in pending)
             ):
                 continue  # an IOC waits for its predecessor; an unanswered placement blocks
             places.append(place_command(ticker, t, new_id()))
@@ -192,7 +193,8 @@ def command_cost(cmd: Command, params: ExecutionParams) -> int:
 
 def prioritize(cmds: list[Command]) -> list[Command]:
     """Cancels first, then amends/decreases, then placements (stable within a class)."""
-    return sorted(cmds, key=lambda c: PRIORITY[type(c)])
+    prio: dict[Any, int] = PRIORITY  # type: ignore[assignment]
+    return sorted(cmds, key=lambda c: prio[type(c)])
 
 
 def apply_budget(cmds: list[Command], budget: int | None, params: ExecutionParams) -> tuple[list[Command], int]:
