@@ -38,6 +38,7 @@ import msgspec
 from kalshi_mm.core import events as ev
 from kalshi_mm.domain.book import OrderBook
 from kalshi_mm.domain.market import Market, PriceGrid
+from kalshi_mm.domain.units import parse_price, parse_qty
 from kalshi_mm.errors import ProtocolError
 from kalshi_mm.kalshi import parse
 from kalshi_mm.kalshi import schemas as s
@@ -229,8 +230,8 @@ def _rest_events(x: _Extra) -> list[ev.Event]:
                     ts_ms=parse.rfc3339_to_ms(tr.created_time, "created_time"),
                     ticker=tr.ticker,
                     trade_id=tr.trade_id,
-                    price=parse.parse_price(tr.yes_price_dollars, "yes_price_dollars"),
-                    count=parse.parse_qty(tr.count_fp, "count_fp"),
+                    price=parse_price(tr.yes_price_dollars, "yes_price_dollars"),
+                    count=parse_qty(tr.count_fp, "count_fp"),
                     taker_side=tr.taker_outcome_side,
                 )
             )

@@ -74,6 +74,7 @@ def plot_quotes(r: BacktestResult, path: Path, ticker: str | None = None) -> str
     t0 = s.t[0] if s.t else 0
     if tk and tk in s.market:
         mk = s.market[tk]
+        t0 = mk[0][0]
         x = _minutes([t for t, _, _ in mk], t0)
         ax.plot(x, [b / 100 if b is not None else None for _, b, _ in mk], color="tab:green", lw=0.8, label="market bid")
         ax.plot(x, [a / 100 if a is not None else None for _, _, a in mk], color="tab:red", lw=0.8, label="market ask")

@@ -319,13 +319,21 @@ class SimVenue:
 
     def _cross_check(self, tk: str, side: str, p: int, size: int, ts: int, recv: int) -> None:
         # a new NO bid at q is a YES ask at 1 - q: it would have matched our bids at >= 1 - q
+        hit: list[SimOrder] = []
         if side == "no":
             ask = ONE_DOLLAR - p
-            hit = [o for o in self.orders.values() if o.ticker == tk and o.side == "bid" and o.price >= ask]
+            for o in self.orders.values():
+                if o.price >= ask and o.side == "bid" and o.ticker == tk:
+                    hit.append(o)
+            if not hit:
+                return
             hit.sort(key=lambda o: -o.price)
         else:
-            bid = p
-            hit = [o for o in self.orders.values() if o.ticker == tk and o.side == "ask" and o.price <= bid]
+            for o in self.orders.values():
+                if o.price <= p and o.side == "ask" and o.ticker == tk:
+                    hit.append(o)
+            if not hit:
+                return
             hit.sort(key=lambda o: o.price)
         for o in hit:
             if size <= 0:
@@ -446,7 +454,7 @@ class SimVenue:
     def _unindex(self, o: SimOrder) -> None:
         key = (o.ticker, o.ladder, o.level)
         lst = self.by_level.get(key)
-        if lst:
+        if lst and o in lst:
             lst.remove(o)
             if not lst:
                 del self.by_level[key]
