@@ -18,9 +18,13 @@ import websockets
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding
 
+_KEYS: dict[bytes, Any] = {}
+
 
 def sign_headers(key_id: str, pem: bytes, method: str, path: str, ts_ms: int | None = None) -> dict[str, str]:
-    key = serialization.load_pem_private_key(pem, password=None)
+    key = _KEYS.get(pem)
+    if key is None:  # loading (and checking) an RSA key costs milliseconds: once per key
+        key = _KEYS[pem] = serialization.load_pem_private_key(pem, password=None)
     ts = str(int(time.time() * 1000) if ts_ms is None else ts_ms)
     msg = (ts + method.upper() + path.split("?")[0]).encode()
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -54,7 +58,6 @@ class KClient:
         self.key_id = key_id
         self.pem = pem
         self.session = aiohttp.ClientSession()
-        self._key_obj = serialization.load_pem_private_key(pem, password=None) if pem else None
 
     async def close(self) -> None:
         await self.session.close()

@@ -120,7 +120,7 @@ async def post_faults(request: web.Request) -> web.Response:
             f.stall_until = time.monotonic() + float(v)
         elif k == "skip_seq":
             if v:
-                st.hub.skip_all = True
+                st.hub.skip_seq()
         elif k == "close_sockets":
             for conn in list(st.hub.conns):
                 if v is True:

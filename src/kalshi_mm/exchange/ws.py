@@ -134,8 +134,7 @@ class Hub:
         self.state = state
         self.conns: set[Conn] = set()
         self.book_subs: dict[str, set[Sub]] = {}
-        self.skip_pending = 0  # one-shot "skip a seq" fault: count of subs still to skip
-        self.skip_all = False
+        self.skip_once: set[Sub] = set()  # one-shot "skip a seq" fault: subs still to skip one
         self.messages_out = 0
         self._last_ticker: dict[str, tuple[Any, ...]] = {}
 
@@ -143,7 +142,10 @@ class Hub:
     def _seq(self, sub: Sub) -> int:
         f = self.state.faults
         sub.seq += 1
-        if self.skip_all or (f.skip_seq_every and sub.seq % f.skip_seq_every == 0):
+        if (f.skip_seq_every and sub.seq % f.skip_seq_every == 0) or (
+            self.skip_once and sub in self.skip_once
+        ):
+            self.skip_once.discard(sub)
             sub.seq += 1
         return sub.seq
 
@@ -237,7 +239,6 @@ class Hub:
         if touched:
             for ticker in touched:
                 self.ticker_update(ticker)
-        self.skip_all = False
 
     def _event_lifecycle(self, ticker: str) -> None:
         m = self.state.engine.markets.get(ticker)
@@ -458,7 +459,12 @@ class Hub:
                     if km is not None:
                         self.send(sub, b"ticker", _enc.encode(km[1]))
 
+    def skip_seq(self) -> None:
+        """Fault: the next sequenced message of every current subscription skips one seq."""
+        self.skip_once = {s for c in self.conns for s in c.subs.values() if s.channel in SEQUENCED}
+
     def _drop(self, conn: Conn, sub: Sub) -> None:
+        self.skip_once.discard(sub)
         conn.subs.pop(sub.sid, None)
         if conn.by_channel.get(sub.channel) is sub:
             del conn.by_channel[sub.channel]
