@@ -60,7 +60,8 @@ def from_recording(paths: Sequence[Path | str], at_ms: int | None = None) -> lis
     end = at_ms if at_ms is not None else (tape.recv[-1] if tape.recv else 0)
     books: dict[str, OrderBook] = {}
     trades: dict[str, list[tuple[int, int, int]]] = {}
-    for r, e in zip(tape.recv, tape.events, strict=True):
+    events: list[Any] = tape.events
+    for r, e in zip(tape.recv, events, strict=True):
         if r > end:
             break
         t = type(e)

@@ -261,7 +261,8 @@ def run(
             samples.quotes.setdefault(tk, []).append((t, max(ours_b) if ours_b else None, min(ours_a) if ours_a else None))
             samples.inventory.setdefault(tk, []).append((t, venue.portfolio.qty(tk)))
 
-    recvs, events = tape.recv, tape.events
+    recvs: list[int] = tape.recv
+    events: list[Any] = tape.events
     n = len(events)
     next_tick = ((recvs[0] // tick_ms) + 1) * tick_ms if n and tick_ms else 1 << 62
     t0 = time.perf_counter()
@@ -451,7 +452,7 @@ def _result(
             "fills": len(mf),
             "volume": p.volume / 100,
             "inventory_at_close": close_inv.get(tk, 0) / 100,
-            "settled_at": (values.get(tk) / ONE_DOLLAR) if tk in values else None,
+            "settled_at": (values[tk] / ONE_DOLLAR) if tk in values else None,
         }
     return BacktestResult(
         strategy=strategy,

@@ -223,17 +223,11 @@ def register(app: typer.Typer) -> None:
                     if rest:
                         return await rc.poll_rest(client, tickers, w, interval_s=interval, duration_s=duration,
                                                   on_progress=progress)
-                    headers = None
-                    if settings.credentials.present:
-                        from kalshi_mm.venue.rest import signer_from_settings
+                    from kalshi_mm.venue.rest import signer_from_settings
 
-                        signer = signer_from_settings(settings)
-                        from kalshi_mm.config import WS_PATH
-
-                        def headers() -> dict[str, str]:
-                            return signer.headers("GET", WS_PATH)
-                    return await rc.record_ws(settings.ws_url, tickers, w, headers=headers, duration_s=duration,
-                                              on_progress=progress)
+                    feed = rc.recording_feed(w, env=settings.env, base_url=settings.base_url,
+                                             signer=signer_from_settings(settings), markets=tickers)
+                    return await rc.record_feed(feed, w, duration_s=duration, on_progress=progress)
 
         st = asyncio.run(go())
         console.print()

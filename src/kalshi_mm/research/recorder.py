@@ -97,9 +97,10 @@ class RecordingWriter:
                 ext = ".jsonl" if self.jsonl else ".ndjson.gz"
                 path = self.out / key[0] / f"{key[1]}{ext}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(path, "ab") if path.suffix == ".jsonl" else gzip.open(path, "ab")  # noqa: SIM115
-            self.files[key] = f
+            new: IO[bytes] = open(path, "ab") if path.suffix == ".jsonl" else gzip.open(path, "ab")  # type: ignore[assignment]  # noqa: SIM115
+            self.files[key] = new
             self.paths.append(path)
+            return new
         return f
 
     def _write(self, ticker: str, recv_ms: int, line: bytes) -> None:
@@ -157,50 +158,48 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def record_ws(
-    url: str,
-    tickers: Sequence[str],
+def recording_feed(writer: RecordingWriter, **feed_kw: Any) -> Any:
+    """A ``venue.feed.KalshiFeed`` that also writes every frame it receives, raw, to ``writer``.
+
+    The feed does the live work (signed handshake, subscriptions, per-sid seq checks with
+    ``get_snapshot`` on a gap, reconnect and resubscribe), so the recording holds exactly what
+    the live system sees, resync snapshots included. No private channels by default.
+    """
+    from kalshi_mm.venue.feed import KalshiFeed
+
+    class RecordingFeed(KalshiFeed):
+        def handle_frame(self, raw: bytes, recv_ms: int) -> Any:
+            writer.write_ws(recv_ms, raw)
+            return super().handle_frame(raw, recv_ms)
+
+    feed_kw.setdefault("private_channels", ())
+    return RecordingFeed(**feed_kw)
+
+
+async def record_feed(
+    feed: Any,
     writer: RecordingWriter,
     *,
-    channels: Sequence[str] = ("orderbook_delta", "trade", "market_lifecycle_v2"),
-    headers: Callable[[], dict[str, str]] | None = None,
     duration_s: float | None = None,
     on_progress: Callable[[RecordStats], None] | None = None,
-    reconnect_delay_s: float = 1.0,
 ) -> RecordStats:
-    """Subscribe to ``channels`` for ``tickers`` and write every frame until ``duration_s``.
-
-    Reconnects (and resubscribes) when the socket drops. A minimal client on ``websockets``; the
-    live runtime's ``venue.feed.KalshiFeed`` was not available when this was written.
-    """
-    import websockets
-
+    """Run ``feed`` (from :func:`recording_feed`) until ``duration_s``; its events are drained."""
     deadline = None if duration_s is None else time.monotonic() + duration_s
-    msg_id = 0
-    while deadline is None or time.monotonic() < deadline:
-        try:
-            async with websockets.connect(url, additional_headers=headers() if headers else None,
-                                          max_size=None, ping_interval=None) as ws:
-                for ch in channels:
-                    msg_id += 1
-                    params: dict[str, Any] = {"channels": [ch]}
-                    if ch != "market_lifecycle_v2":
-                        params["market_tickers"] = list(tickers)
-                    await ws.send(_enc.encode({"id": msg_id, "cmd": "subscribe", "params": params}).decode())
-                last_progress = 0.0
-                while deadline is None or time.monotonic() < deadline:
-                    timeout = None if deadline is None else max(0.01, deadline - time.monotonic())
-                    try:
-                        frame = await asyncio.wait_for(ws.recv(), timeout)
-                    except TimeoutError:
-                        break
-                    writer.write_ws(now_ms(), frame if isinstance(frame, bytes) else frame.encode())
-                    if on_progress is not None and time.monotonic() - last_progress > 0.5:
-                        last_progress = time.monotonic()
-                        on_progress(writer.stats)
-        except (OSError, websockets.ConnectionClosed):
-            writer.stats.reconnects += 1
-            await asyncio.sleep(reconnect_delay_s)
+    last = 0.0
+    async with feed:
+        while deadline is None or time.monotonic() < deadline:
+            timeout = 0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic()))
+            try:
+                await asyncio.wait_for(feed.get(), timeout)
+            except TimeoutError:
+                pass
+            except StopAsyncIteration:
+                break
+            if on_progress is not None and time.monotonic() - last > 0.5:
+                last = time.monotonic()
+                writer.stats.reconnects = getattr(feed, "reconnects", 0)
+                on_progress(writer.stats)
+    writer.stats.reconnects = getattr(feed, "reconnects", 0)
     writer.flush()
     return writer.stats
 
@@ -246,7 +245,8 @@ def tape_columns(paths: Iterable[Path]) -> dict[str, list[Any]]:
         "recv_ms", "ts_ms", "type", "ticker", "side", "price", "qty", "trade_id", "yes_levels", "no_levels")}
     for p in paths:
         tape = load(p)
-        for r, e in zip(tape.recv, tape.events, strict=True):
+        events: list[Any] = tape.events
+        for r, e in zip(tape.recv, events, strict=True):
             t = type(e)
             cols["recv_ms"].append(r)
             cols["ts_ms"].append(e.ts_ms)

@@ -407,9 +407,9 @@ def replay(
     cache: bool = True,
 ) -> tuple[Tape, dict[str, Market]]:
     """Recordings -> (one merged tape with market lifecycle events, the markets' metadata)."""
-    paths = [Path(p) for p in paths]
-    tapes = [load(p, cache=cache) for p in paths]
-    meta = dict(markets) if markets is not None else known_markets(paths)
+    files = [Path(p) for p in paths]
+    tapes = [load(p, cache=cache) for p in files]
+    meta = dict(markets) if markets is not None else known_markets(files)
     tape = merge(tapes)
     if lifecycle and len(tape):
         # markets without metadata still need an opening event: a minimal Market

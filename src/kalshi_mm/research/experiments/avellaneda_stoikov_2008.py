@@ -91,7 +91,7 @@ def simulate(
             bid, ask = as_quotes(s, q, gamma, p.sigma, tau, p.k)  # type: ignore[arg-type]
             spreads[i] = optimal_spread(gamma, p.sigma, tau, p.k)
         else:
-            bid, ask = s - symmetric_spread / 2.0, s + symmetric_spread / 2.0
+            bid, ask = s - symmetric_spread / 2.0, s + symmetric_spread / 2.0  # type: ignore[assignment]
             spreads[i] = symmetric_spread
         d_bid = s - bid
         d_ask = ask - s
