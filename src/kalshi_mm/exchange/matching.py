@@ -119,6 +119,7 @@ class MatchingEngine:
         self.trading_active = True
         self._salt = id_salt & 0xFFFFFFFF
         self._n = 0
+        self._prefixes: dict[int, str] = {}
         self._prio = 0
         self._expiries: list[tuple[int, int, Order]] = []
         self._fee_cache: dict[str, tuple[dict[tuple[Price, Qty], Money], dict[tuple[Price, Qty], Money]]] = {}
@@ -131,9 +132,10 @@ class MatchingEngine:
     def new_id(self, kind: int = 0) -> str:
         """A UUID-shaped id, deterministic per engine (salt) and sequence number."""
         self._n += 1
-        return (
-            f"{self._salt:08x}-{kind:04x}-4{self._n >> 48 & 0xFFF:03x}-8000-{self._n & 0xFFFFFFFFFFFF:012x}"
-        )
+        prefix = self._prefixes.get(kind)
+        if prefix is None:
+            prefix = self._prefixes[kind] = f"{self._salt:08x}-{kind:04x}-4000-8000-"
+        return f"{prefix}{self._n:012x}"
 
     def drain(self) -> list[Event]:
         out = self.out
@@ -241,8 +243,12 @@ class MatchingEngine:
         subaccount: int = 0,
     ) -> Order:
         """Create an order; returns it in its state after matching. Raises ``EngineReject``."""
-        acct = self._account(user_id)
-        m = self._market_for_trading(ticker)
+        acct = self.accounts.get(user_id)
+        if acct is None:
+            acct = self._account(user_id)
+        m = self.markets.get(ticker)
+        if m is None or m.status != "active" or not self.trading_active:
+            m = self._market_for_trading(ticker)
         if side != "bid" and side != "ask":
             raise EngineReject(400, "invalid_order", f"side must be bid or ask, got {side!r}")
         if tif not in TIME_IN_FORCE:
@@ -290,7 +296,10 @@ class MatchingEngine:
             count = closable
         if post_only and crosses and self.post_only_reject:
             raise EngineReject(400, "invalid_order", "post only cross")
-        fee = self.fee(m, price, count, True) if count else 0
+        caches = self._fee_cache.get(ticker)
+        fee = caches[0].get((price, count)) if caches is not None else None
+        if fee is None:
+            fee = self.fee(m, price, count, True) if count else 0
         if tif == GTC:
             need = leg * count + fee
         else:
@@ -325,6 +334,10 @@ class MatchingEngine:
             if tif == GTC:
                 o.reserved = need
                 acct.reserved += need
+                if not crosses and group is None:  # fast path: rests without matching
+                    self._rest(m, acct, o, now_ms)
+                    self.out.append(OrderUpdate(o, now_ms))
+                    return o
             stopped = self._match(m, o, now_ms)
             self._after_match(m, acct, o, stopped, group, now_ms)
         self.out.append(OrderUpdate(o, now_ms))
