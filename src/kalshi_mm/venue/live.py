@@ -127,6 +127,8 @@ class LiveVenue:
         self.by_client_id: dict[str, str] = {}
         self.positions: dict[str, int] = {}
         self.seen_fills = _BoundedSet()
+        #: order_id -> fills reported by one source (ws/rest) not yet seen from the other
+        self._unpaired: dict[str, list[tuple[str, int, int, set[tuple[str, str]]]]] = {}
         self._lost: set[str] = set()  # client ids reported rejected after an unknown outcome
         self._in_flight: set[str] = set()  # client ids of creates awaiting an answer
         self._gates: dict[str, asyncio.Event] = {}
@@ -413,7 +415,7 @@ class LiveVenue:
                 except Retryable:
                     continue
                 if o is not None:
-                    await self._update(self._from_wire(o), out, _now_ms())
+                    await self._update(self._from_wire(o), out, _now_ms(), force=True)
                     return
             self._lost.add(cmd.client_order_id)
             await self._emit(
@@ -451,7 +453,25 @@ class LiveVenue:
                         await self._emit(out, self._rejected(cmd, e))
                         return
                 continue
-            await self._update(st, out, _now_ms())
+            if st.live and isinstance(cmd, cmds.AmendOrder | cmds.DecreaseOrder):
+                if isinstance(cmd, cmds.AmendOrder):
+                    applied = st.price == cmd.price and st.filled + st.remaining == cmd.count
+                else:
+                    applied = st.remaining == cmd.reduce_to
+                if not applied:
+                    await self._emit(
+                        out,
+                        ev.OrderRejected(
+                            ts_ms=self._clock_ms(),
+                            ticker=cmd.ticker,
+                            client_order_id=cmd.client_order_id,
+                            order_id=order_id,
+                            code="not_applied",
+                            reason="outcome was unknown; the order read back unchanged",
+                        ),
+                    )
+            # report the order as it is now, even if unchanged, so the engine's pending ends
+            await self._update(st, out, _now_ms(), force=True)
             return
 
     # -- state updates --------------------------------------------------------------------------------
@@ -474,17 +494,21 @@ class LiveVenue:
         except Rejected:
             known = self.orders.get(order_id)
             if known is not None and known.live:
-                await self._update(dataclasses.replace(known, status="canceled"), out, _now_ms())
+                await self._update(dataclasses.replace(known, status="canceled", remaining=0), out, _now_ms())
             return
         await self._update(self._from_wire(o), out, _now_ms())
 
-    async def _update(self, new: OrderState, out: list[ev.Event], ts_ms: int) -> None:
+    async def _update(self, new: OrderState, out: list[ev.Event], ts_ms: int, *, force: bool = False) -> None:
         """Record an order's new state and emit the events that describe the change (once)."""
         old = self.orders.get(new.order_id)
         if not new.client_order_id and old is not None:
             new.client_order_id = old.client_order_id
         if old is not None and not old.live:
-            return  # terminal is final; late or stale reports change nothing
+            # terminal is final: late or stale reports emit nothing, but a read of the same
+            # terminal state may correct the details (e.g. the price of an amend that filled)
+            if new.status == old.status and new.filled >= old.filled:
+                self.orders[new.order_id] = new
+            return
         if old is not None and new.filled < old.filled:
             return  # a stale read (REST read models lag the WS)
         self.orders[new.order_id] = new
@@ -496,7 +520,7 @@ class LiveVenue:
             new.filled,
             new.side,
         )
-        if old is None or (changed and new.live):
+        if old is None or (new.live and (changed or force)):
             await self._emit(
                 out,
                 ev.OrderAccepted(
@@ -532,10 +556,35 @@ class LiveVenue:
             self._tasks.add(t)
             t.add_done_callback(self._task_done)
 
-    async def _on_fill(self, f: ev.OrderFilled, out: list[ev.Event]) -> None:
-        if not self.seen_fills.add((f.fill_id, f.order_id)):
+    async def _on_fill(
+        self, f: ev.OrderFilled, out: list[ev.Event], *, source: str = "ws", ids: tuple[str, ...] = ()
+    ) -> None:
+        """Report a fill once, whichever of WS and REST tells us first.
+
+        Fills are matched by id (WS ``trade_id``, REST ``fill_id``/``trade_id``) and, because
+        exchanges differ on whether the WS ``trade_id`` equals the REST ``fill_id``, also by
+        pairing: a fill from one source with no id match is paired with an unpaired fill of the
+        same order, size and price reported by the other source.
+        """
+        keys = {(i, f.order_id) for i in (f.fill_id, *ids) if i}
+        if any(k in self.seen_fills for k in keys):
+            for k in keys:
+                self.seen_fills.add(k)
             self.duplicate_fills += 1
             return
+        pending = self._unpaired.setdefault(f.order_id, [])
+        for i, (src, count, price, other_keys) in enumerate(pending):
+            if src != source and count == f.count and price == f.price:
+                del pending[i]
+                for k in keys | other_keys:
+                    self.seen_fills.add(k)
+                self.duplicate_fills += 1
+                return
+        for k in keys:
+            self.seen_fills.add(k)
+        pending.append((source, f.count, f.price, keys))
+        if len(pending) > 1000:
+            del pending[0]
         if f.ts_ms > self._last_fill_ts_ms:
             self._last_fill_ts_ms = f.ts_ms
         if f.client_order_id is None:
@@ -606,7 +655,7 @@ class LiveVenue:
                     ticker=o.ticker,
                     side=o.side,
                     price=o.price,
-                    remaining=0 if t is ev.OrderExecuted else o.remaining,
+                    remaining=0,
                     filled=o.filled + (o.remaining if t is ev.OrderExecuted else 0),
                     status="executed" if t is ev.OrderExecuted else "canceled",
                 )
@@ -663,6 +712,8 @@ class LiveVenue:
                         is_taker=d.is_taker,
                     ),
                     out,
+                    source="rest",
+                    ids=(f.trade_id,),
                 )
             resting = await self.client.get_all_orders(status="resting")
             seen: set[str] = set()

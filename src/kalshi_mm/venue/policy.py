@@ -130,7 +130,7 @@ class Backoff:
     rng: Callable[[], float] = field(default=random.random)
 
     def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.base * self.factor ** max(0, attempt))
+        ceiling = min(self.cap, self.base * self.factor ** min(max(0, attempt), 60))
         return min(self.cap, self.floor + ceiling * self.rng())
 
     def delays(self, attempts: int | None = None) -> Iterator[float]:
