@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS pnl (
     realized INTEGER NOT NULL,
     unrealized INTEGER NOT NULL,
     fees INTEGER NOT NULL,
+    payouts INTEGER NOT NULL DEFAULT 0,
     equity INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -268,9 +269,12 @@ class Journal:
     def set_position(self, ticker: str, qty: int, cost: int, realized: int, fees: int, ts_ms: int) -> None:
         self._put(("position", (ticker, qty, cost, realized, fees, ts_ms)))
 
-    def record_pnl(self, ts_ms: int, cash: int, realized: int, unrealized: int, fees: int) -> None:
+    def record_pnl(
+        self, ts_ms: int, cash: int, realized: int, unrealized: int, fees: int, payouts: int = 0
+    ) -> None:
+        """A P&L snapshot; ``cash`` includes settlement ``payouts`` received so far."""
         equity = cash + unrealized
-        self._put(("pnl", (self.run_id, ts_ms, cash, realized, unrealized, fees, equity)))
+        self._put(("pnl", (self.run_id, ts_ms, cash, realized, unrealized, fees, payouts, equity)))
 
     def set_kv(self, key: str, value: str) -> None:
         self._put(("kv", (key, value)))
@@ -378,7 +382,7 @@ class Journal:
                 )
             if pnl:
                 db.executemany(
-                    "INSERT INTO pnl (run_id, ts_ms, cash, realized, unrealized, fees, equity) VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO pnl (run_id, ts_ms, cash, realized, unrealized, fees, payouts, equity) VALUES (?,?,?,?,?,?,?,?)",
                     pnl,
                 )
             if kv:
