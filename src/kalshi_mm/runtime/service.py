@@ -116,8 +116,9 @@ class RuntimeService:
         t = st["totals"]
         limits = self.r.engine.config.risk
         return {
-            "killed": st["killed"],
-            "halted": st["halted"],
+            "killed": bool(st["killed"]),
+            "kill_reason": st["killed"] or "",
+            "halted": bool(st["halted"]),
             "exposure": _qty(t["exposure"]),
             "exposure_limit": _qty(t["exposure_limit"]),
             "daily_pnl": _dollars(t["daily_pnl"]),
