@@ -80,7 +80,7 @@ def _child(conn) -> None:  # type: ignore[no-untyped-def]
 async def _drive(info, tmp: Path) -> list[float]:  # type: ignore[no-untyped-def]
     from kalshi_mm.config import load_settings
     from kalshi_mm.kalshi.auth import Signer
-    from kalshi_mm.runtime.runner import RunOptions, Runner
+    from kalshi_mm.runtime.runner import Runner, RunOptions
     from kalshi_mm.venue.rest import KalshiRestClient
 
     base_url, key_id, pem, mover_id, mover_pem, tickers = info

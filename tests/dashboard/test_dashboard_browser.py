@@ -12,7 +12,7 @@ import pytest
 from kalshi_mm.config import load_settings
 from kalshi_mm.exchange.server import ExchangeConfig, run_exchange
 from kalshi_mm.runtime.cmd import serve_dashboard
-from kalshi_mm.runtime.runner import RunOptions, Runner
+from kalshi_mm.runtime.runner import Runner, RunOptions
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parents[2] / "test-output"

@@ -76,6 +76,7 @@ def test_paper_session_matches_exchange_accounts(exchange_factory, tmp_path):
     assert parse_money(acct["fees_paid_dollars"]) == fills[1]
     last = db.execute("SELECT * FROM pnl ORDER BY id DESC LIMIT 1").fetchone()
     assert last["fees"] == fills[1]
+    assert last["payouts"] == parse_money(acct["payouts_dollars"]), (last["payouts"], acct["payouts_dollars"])
     assert last["cash"] == parse_money(acct["cash_dollars"]), (last["cash"], acct["cash_dollars"])
     ours = {r["ticker"]: r["qty"] for r in db.execute("SELECT ticker, qty FROM positions") if r["qty"]}
     theirs = {p["ticker"]: parse_signed_qty(p["position_fp"]) for p in acct["positions"]}

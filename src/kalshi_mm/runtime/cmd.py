@@ -59,7 +59,7 @@ async def run_with_dashboard(runner, dashboard: bool, host: str, port: int, toke
 
 def _build_runner(**kw):  # type: ignore[no-untyped-def]
     from kalshi_mm.runtime.logs import setup_logging
-    from kalshi_mm.runtime.runner import RunOptions, Runner
+    from kalshi_mm.runtime.runner import Runner, RunOptions
 
     settings = load_settings(
         kw["config"],
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
             os.environ["KALSHI_PRIVATE_KEY_FILE"] = str(keys / "private_key.pem")
             base_url = f"http://127.0.0.1:{port}"
             typer.echo(f"local exchange: {base_url} (pid {exchange.pid})")
-            settings, runner = _build_runner(
+            _, runner = _build_runner(
                 env="local", strategy=strategy, base_url=base_url, config=None, markets=None, series=None,
                 dry_run=False, duration=duration, data_dir=data_dir, max_markets=max_markets,
                 select_every=10.0, orphans="cancel", confirm_prod=False,

@@ -84,6 +84,7 @@ class RunOptions:
     record_market_data: bool = True
     reconcile_every_s: float = 30.0
     settle_poll_s: float = 2.0
+    settle_wait_s: float = 5.0  # at shutdown, wait this long for closed markets to settle
     #: reuse a request signature for the same method+path for this long (0 = sign every request).
     #: Kalshi signs only timestamp+method+path and accepts a few seconds of skew, so this takes
     #: RSA signing (~330 us) off most orders at the cost of part of the skew window.
@@ -205,7 +206,6 @@ class Runner:
         self.fills: list[ev.OrderFilled] = []
         self.traders: dict[str, asyncio.Task[None]] = {}
         self.closed: set[str] = set()
-        self.awaiting_settlement: set[str] = set()
         self.stopping = asyncio.Event()
         self.equity: list[dict[str, Any]] = []
         self.last_latency_ms: float | None = None
@@ -281,7 +281,7 @@ class Runner:
 
     async def _start(self) -> None:
         # fills before this run are already in the balance and positions we read now
-        self.venue._last_fill_ts_ms = self.started_ms  # noqa: SLF001 - the venue's fill cursor
+        self.venue._last_fill_ts_ms = self.started_ms
         await self.venue.start()
         bal = await self.client.get_balance()
         self.start_balance = parse_money(bal.balance_dollars, "balance_dollars")
@@ -578,8 +578,6 @@ class Runner:
         if closed:
             self.closed.add(ticker)
             self._handle(ev.MarketClosed(ts_ms=ts, ticker=ticker))
-            if self.engine.portfolio.qty(ticker):
-                self.awaiting_settlement.add(ticker)
         else:
             commands = self.engine.remove_market(ticker)
             if commands:
@@ -587,8 +585,14 @@ class Runner:
         asyncio.get_running_loop().create_task(self.feed.remove_markets([ticker]))
         self.metrics.markets.set(len(self.traders))
 
+    def _unsettled(self) -> list[str]:
+        """Markets not being traded where we still hold a position: wait for their result."""
+        return [
+            t for t, p in self.engine.portfolio.positions.items() if p.qty and not p.settled and t not in self.traders
+        ]
+
     async def _poll_settlements(self) -> None:
-        for t in list(self.awaiting_settlement):
+        for t in self._unsettled():
             m = await self.client.get_market(t)
             if m.result in ("yes", "no") or (m.result == "scalar" and m.settlement_value_dollars):
                 value = (
@@ -599,8 +603,20 @@ class Runner:
                 self._handle(ev.MarketDetermined(ts_ms=now_ms(), ticker=t, result=m.result, settlement_value=value))
                 pos = self.engine.portfolio.position(t)
                 self.journal.set_position(t, pos.qty, pos.cost, pos.realized, pos.fees, now_ms())
-                self.awaiting_settlement.discard(t)
                 log.info("%s settled %s", t, m.result)
+
+    async def _await_settlements(self) -> None:
+        """At shutdown: give markets that already closed a moment to settle (``settle_wait_s``)."""
+        deadline = time.monotonic() + self.opts.settle_wait_s
+        while True:
+            with contextlib.suppress(Exception):
+                await self._poll_settlements()
+            pending = [t for t in self._unsettled() if t in self.closed]
+            if not pending or time.monotonic() >= deadline:
+                if pending:
+                    log.info("not yet settled at exit: %s", ", ".join(pending))
+                return
+            await asyncio.sleep(0.5)
 
     # -- bookkeeping -----------------------------------------------------------------------------------------
     async def _bookkeeping(self) -> None:
@@ -677,9 +693,8 @@ class Runner:
             # fold in whatever the venue learned while canceling
             while (e := self.venue.get_nowait()) is not None:
                 self._handle_quiet(e)
-            if self.awaiting_settlement and self.dry is None:
-                with contextlib.suppress(Exception):
-                    await self._poll_settlements()
+            if self.dry is None:
+                await self._await_settlements()
             self._snapshot(final=True)
             with contextlib.suppress(Exception):
                 await self.venue.stop()
