@@ -78,6 +78,7 @@ def _build_runner(**kw):  # type: ignore[no-untyped-def]
         select_every_s=kw["select_every"],
         orphans=kw["orphans"],
         confirm_prod=kw["confirm_prod"],
+        record_dir=kw.get("record"),
     )
     if opts.orphans not in ("cancel", "adopt"):
         raise ConfigError("--orphans must be cancel or adopt")
@@ -105,13 +106,16 @@ def register(app: typer.Typer) -> None:
         confirm_prod: bool = typer.Option(
             False, "--i-understand-this-is-real-money", help="Required with --env prod."
         ),
+        record: Path = typer.Option(
+            None, "--record", help="Record the session (engine inputs + raw WS frames) into this folder."
+        ),
     ) -> None:
         """Run the market maker (live, demo or local paper trading)."""
         try:
             settings, runner = _build_runner(
                 env=env, strategy=strategy, base_url=base_url, config=config, markets=markets, series=series,
                 dry_run=dry_run, duration=duration, data_dir=data_dir, max_markets=max_markets,
-                select_every=select_every, orphans=orphans, confirm_prod=confirm_prod,
+                select_every=select_every, orphans=orphans, confirm_prod=confirm_prod, record=record,
             )
         except KalshiMMError as e:
             typer.echo(f"error: {e}", err=True)

@@ -34,6 +34,7 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -50,10 +51,11 @@ from kalshi_mm.errors import ConfigError, ExchangeError, Fatal, KalshiMMError
 from kalshi_mm.kalshi import schemas as s
 from kalshi_mm.kalshi.auth import Signer
 from kalshi_mm.kalshi.parse import market_from_wire
+from kalshi_mm.research.recorder import RecordingWriter, recording_feed
 from kalshi_mm.runtime.journal import Journal
 from kalshi_mm.runtime.logs import REDACTOR
 from kalshi_mm.runtime.metrics import Metrics
-from kalshi_mm.venue.feed import BOOK, KalshiFeed
+from kalshi_mm.venue.feed import BOOK, DEFAULT_PRIVATE_CHANNELS, KalshiFeed
 from kalshi_mm.venue.live import LiveVenue
 from kalshi_mm.venue.ratelimit import RateLimiter
 from kalshi_mm.venue.rest import KalshiRestClient
@@ -89,6 +91,10 @@ class RunOptions:
     #: Kalshi signs only timestamp+method+path and accepts a few seconds of skew, so this takes
     #: RSA signing (~330 us) off most orders at the cost of part of the skew window.
     sign_cache_ms: int = 1000
+    #: record the session: every event the engine handles, in order, as ``kmm`` lines of
+    #: ``<record_dir>/session-<run>.ndjson.gz`` (replayable by the backtester for parity), and the
+    #: raw WebSocket frames per market and UTC day (the format of shared/data/kalshi/kxgold15m-ws)
+    record_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -155,6 +161,19 @@ class DryRunVenue:
         return out
 
 
+def engine_config(st: Settings) -> EngineConfig:
+    """The engine's configuration from validated settings (clear error when a field is wrong)."""
+    try:
+        return EngineConfig.from_dicts(
+            st.strategy,
+            st.strategy_params.get(st.strategy),
+            risk=st.risk or None,
+            execution=st.execution or None,
+        )
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"invalid strategy/risk configuration: {e}") from None
+
+
 def make_id_prefix(started_ms: int) -> str:
     """A per-run client_order_id prefix; Kalshi dedupes client_order_id forever."""
     return f"k{started_ms:x}{secrets.token_hex(2)}"
@@ -191,7 +210,19 @@ class Runner:
             sign_cache_ms=self.opts.sign_cache_ms,
         )
         channels = (BOOK, "trade")
-        self.feed = KalshiFeed(settings.env, base_url=settings.base_url, signer=self.signer, market_channels=channels)
+        self.recorder: RecordingWriter | None = None
+        self.session: RecordingWriter | None = None
+        if self.opts.record_dir is not None:
+            self.recorder = RecordingWriter(self.opts.record_dir)
+            self.session = RecordingWriter(self.opts.record_dir, single=f"session-{self.id_prefix}.ndjson.gz")
+            self.feed = recording_feed(
+                self.recorder, env=settings.env, base_url=settings.base_url, signer=self.signer,
+                market_channels=channels, private_channels=DEFAULT_PRIVATE_CHANNELS,
+            )
+        else:
+            self.feed = KalshiFeed(
+                settings.env, base_url=settings.base_url, signer=self.signer, market_channels=channels
+            )
         self.venue = LiveVenue(
             self.client,
             self.feed,
@@ -216,16 +247,7 @@ class Runner:
 
     # -- configuration -----------------------------------------------------------------------------
     def _engine_config(self) -> EngineConfig:
-        st = self.settings
-        try:
-            return EngineConfig.from_dicts(
-                st.strategy,
-                st.strategy_params.get(st.strategy),
-                risk=st.risk or None,
-                execution=st.execution or None,
-            )
-        except (TypeError, ValueError, KeyError) as e:
-            raise ConfigError(f"invalid strategy/risk configuration: {e}") from None
+        return engine_config(self.settings)
 
     # -- run ---------------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -365,6 +387,8 @@ class Runner:
         if t is ev.OrderFilled and e.ts_ms < self.started_ms:  # type: ignore[attr-defined]
             self.journal.record_fill(e)  # type: ignore[arg-type]
             return
+        if self.session is not None:
+            self.session.write_event(now_ms(), e)
         t0 = time.perf_counter()
         commands = self.engine.handle(e)
         dt = time.perf_counter() - t0
@@ -700,6 +724,9 @@ class Runner:
                 await self.venue.stop()
             with contextlib.suppress(Exception):
                 await self.client.close()
+            for w in (self.session, self.recorder):
+                if w is not None:
+                    w.close()
             self.journal.end_run(now_ms())
             self.journal.flush()
             self.journal.close()
