@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,14 @@ MARKET_FILTERED = frozenset({"orderbook_delta", "ticker", "trade", "fill", "user
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 
+# Server-to-client TEXT frame headers (FIN, no mask, no compression): the writer frames
+# messages itself so that many go to the transport in one write.
+_HDR7 = tuple(bytes((0x81, n)) for n in range(126))
+_HDR16 = struct.Struct("!BBH")
+_HDR64 = struct.Struct("!BBQ")
+_BATCH_BYTES = 1 << 18  # payload bytes per transport write
+_monotonic = time.monotonic
+
 ERR_TEXT = {
     1: "Unable to process message",
     2: "Params required",
@@ -89,7 +98,7 @@ class CommandError(Exception):
 
 
 class Sub:
-    __slots__ = ("channel", "conn", "seq", "sid", "tickers", "use_yes_price")
+    __slots__ = ("channel", "conn", "heads", "seq", "sequenced", "sid", "tickers", "use_yes_price")
 
     def __init__(
         self, conn: Conn, sid: int, channel: str, tickers: set[str] | None, use_yes_price: bool
@@ -100,6 +109,16 @@ class Sub:
         self.tickers = tickers  # None = every market
         self.seq = 0
         self.use_yes_price = use_yes_price
+        self.sequenced = channel in SEQUENCED
+        self.heads: dict[bytes, bytes] = {}  # message type -> encoded envelope up to seq / msg
+
+    def head(self, typ: bytes) -> bytes:
+        """``{"type":<typ>,"sid":<sid>,"seq":`` (sequenced channels) or ``...,"msg":``."""
+        h = self.heads.get(typ)
+        if h is None:
+            tail = b'"seq":' if self.sequenced else b'"msg":'
+            h = self.heads[typ] = b'{"type":"%s","sid":%d,%s' % (typ, self.sid, tail)
+        return h
 
     def wants(self, ticker: str) -> bool:
         return self.tickers is None or ticker in self.tickers
@@ -108,7 +127,18 @@ class Sub:
 class Conn:
     """One WebSocket connection: its subscriptions and outgoing queue."""
 
-    __slots__ = ("by_channel", "closed", "next_sid", "queue", "sent", "subs", "user_id", "wake", "ws")
+    __slots__ = (
+        "by_channel",
+        "closed",
+        "idle",
+        "next_sid",
+        "queue",
+        "sent",
+        "subs",
+        "user_id",
+        "wake",
+        "ws",
+    )
 
     def __init__(self, ws: web.WebSocketResponse, user_id: str) -> None:
         self.ws = ws
@@ -119,11 +149,13 @@ class Conn:
         self.queue: deque[tuple[float, bytes]] = deque()
         self.wake = asyncio.Event()
         self.closed = False
+        self.idle = False  # the writer waits on ``wake``
         self.sent = 0
 
     def push(self, data: bytes) -> None:
-        self.queue.append((time.monotonic(), data))
-        if not self.wake.is_set():
+        self.queue.append((_monotonic(), data))
+        if self.idle:
+            self.idle = False
             self.wake.set()
 
 
@@ -150,11 +182,16 @@ class Hub:
         return sub.seq
 
     def send(self, sub: Sub, typ: bytes, body: bytes) -> None:
-        if sub.channel in SEQUENCED:
-            head = b'{"type":"%s","sid":%d,"seq":%d,"msg":' % (typ, sub.sid, self._seq(sub))
+        """Queue ``body`` (the encoded ``msg``) in ``sub``'s envelope; bodies are shared, only
+        the envelope (type, sid, seq) is per subscription."""
+        if sub.sequenced:
+            if self.state.faults.skip_seq_every or self.skip_once:
+                seq = self._seq(sub)
+            else:
+                seq = sub.seq = sub.seq + 1
+            sub.conn.push(b'%b%d,"msg":%b}' % (sub.head(typ), seq, body))
         else:
-            head = b'{"type":"%s","sid":%d,"msg":' % (typ, sub.sid)
-        sub.conn.push(head + body + b"}")
+            sub.conn.push(b"%b%b}" % (sub.head(typ), body))
         self.messages_out += 1
 
     def reply(self, conn: Conn, obj: Any) -> None:
@@ -264,8 +301,10 @@ class Hub:
         m = self.state.engine.markets.get(ev.ticker)
         market_id = m.market_id if m is not None else None
         plain = None
+        coid = ev.client_order_id
+        send = self.send
         for s in subs:
-            own = ev.client_order_id is not None and s.conn.user_id == ev.user_id
+            own = coid is not None and s.conn.user_id == ev.user_id
             if own or s.use_yes_price:
                 price = ev.price if not (s.use_yes_price and ev.side == "no") else ONE_DOLLAR - ev.price
                 body = _enc.encode(
@@ -292,7 +331,7 @@ class Hub:
                         )
                     )
                 body = plain
-            self.send(s, b"orderbook_delta", body)
+            send(s, b"orderbook_delta", body)
 
     def snapshot(self, sub: Sub, ticker: str) -> None:
         m = self.state.engine.markets.get(ticker)
@@ -590,15 +629,36 @@ class Hub:
             req.transport.abort()
 
     async def _writer(self, conn: Conn) -> None:
+        """Drain ``conn.queue`` to the socket, many frames per transport write.
+
+        Every pass takes what is due from the queue (up to ``_BATCH_BYTES`` of payload), frames
+        each message as an unmasked, uncompressed TEXT frame and hands them to the transport in
+        one ``write`` (one syscall instead of one per message). The writer waits only when the
+        transport pauses the protocol (its buffer is above the high-water mark) or there is
+        nothing to send. Faults act per message as before: ``stall_until`` holds all output,
+        ``ws_delay_ms`` holds each message until it is that old, ``ws_drop_after`` aborts the
+        connection right after the N-th message, and a queue over ``ws_queue_limit`` is
+        replaced by error 25 and the connection closed (1008).
+        """
         ws = conn.ws
         faults = self.state.faults
         q = conn.queue
         limit = self.state.config.ws_queue_limit
         text = WSMsgType.TEXT
+        req = ws._req
+        protocol = req.protocol if req is not None else None
+        transport = req.transport if req is not None else None
+        if transport is None or protocol is None:
+            return
+        popleft = q.popleft
+        hdr16 = _HDR16.pack
+        monotonic = time.monotonic
         while not conn.closed:
             if not q:
                 conn.wake.clear()
+                conn.idle = True
                 await conn.wake.wait()
+                conn.idle = False
                 continue
             if len(q) > limit:
                 q.clear()
@@ -608,21 +668,46 @@ class Hub:
                 await ws.close(code=1008)
                 self.close_conn(conn)
                 return
-            if faults.stall_until > time.monotonic():
-                await asyncio.sleep(faults.stall_until - time.monotonic())
+            if faults.stall_until > monotonic():
+                await asyncio.sleep(faults.stall_until - monotonic())
                 continue
-            if faults.ws_delay_ms:
-                due = q[0][0] + faults.ws_delay_ms / 1000.0
-                wait = due - time.monotonic()
+            delay = faults.ws_delay_ms / 1000.0 if faults.ws_delay_ms else 0.0
+            if delay:
+                wait = q[0][0] + delay - monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue
-            _, data = q.popleft()
-            await ws.send_frame(data, text)
-            conn.sent += 1
-            if faults.ws_drop_after and conn.sent >= faults.ws_drop_after:
+            n = len(q)
+            drop_after = faults.ws_drop_after
+            if drop_after:
+                n = min(n, max(1, drop_after - conn.sent))
+            if ws.closed or transport.is_closing():
+                return
+            parts: list[bytes] = []
+            size = 0
+            due = monotonic() - delay if delay else 0.0
+            count = 0
+            while count < n and size < _BATCH_BYTES:
+                if delay and q[0][0] > due:
+                    break
+                _, data = popleft()
+                ln = len(data)
+                if ln < 126:
+                    parts.append(_HDR7[ln])
+                elif ln < 65536:
+                    parts.append(hdr16(0x81, 126, ln))
+                else:
+                    parts.append(_HDR64.pack(0x81, 127, ln))
+                parts.append(data)
+                size += ln
+                count += 1
+            transport.write(b"".join(parts))
+            conn.sent += count
+            if drop_after and conn.sent >= drop_after:
                 self.abort(conn)
                 return
+            if protocol.writing_paused:
+                await protocol._drain_helper()
 
     async def _pinger(self, conn: Conn) -> None:
         interval = self.state.config.ping_interval_s
