@@ -35,6 +35,7 @@ PRIORITY_NEW = 2
 PRIORITY_READ = 3
 
 DEFAULT_COST = 10
+_EPS = 1e-9  # float refill arithmetic: 9.999999999 tokens are 10
 
 #: tier -> (read tokens/s, write tokens/s), section 10.
 TIERS: dict[str, tuple[int, int]] = {
@@ -147,8 +148,8 @@ class TokenBucket:
         """Take ``cost`` tokens now if nobody is queued and they are there."""
         cost = self._clip(cost)
         self._refill()
-        if not self._heap and self._tokens >= cost:
-            self._tokens -= cost
+        if not self._heap and self._tokens >= cost - _EPS:
+            self._tokens = max(0.0, self._tokens - cost)
             self.granted += 1
             return True
         return False
@@ -192,13 +193,13 @@ class TokenBucket:
             if head.future.done():  # cancelled waiter
                 heapq.heappop(self._heap)
                 continue
-            if self._tokens >= head.cost:
+            if self._tokens >= head.cost - _EPS:
                 heapq.heappop(self._heap)
-                self._tokens -= head.cost
+                self._tokens = max(0.0, self._tokens - head.cost)
                 self.granted += 1
                 head.future.set_result(None)
                 continue
-            wait = (head.cost - self._tokens) / self.rate
+            wait = max(1e-6, (head.cost - self._tokens) / self.rate)
             wake.clear()
             sleeper = asyncio.ensure_future(self._sleep(wait))
             waker = asyncio.ensure_future(wake.wait())
