@@ -243,6 +243,7 @@ class Runner:
         self.balance_cents: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._event_count = 0
+        self._event_counters: dict[type, Any] = {}
         self.stop_reason = ""
 
     # -- configuration -----------------------------------------------------------------------------
@@ -393,6 +394,12 @@ class Runner:
         commands = self.engine.handle(e)
         dt = time.perf_counter() - t0
         self._event_count += 1
+        counter = self._event_counters.get(t)
+        if counter is None:
+            counter = self._event_counters[t] = self.metrics.events.labels(t.__name__)
+        counter.inc()
+        if t is ev.FeedResynced:
+            self.metrics.resyncs.inc()
         if t not in _MARKET_DATA or self.opts.record_market_data:
             self.journal.record_event(e)
         if t in _MARKET_DATA:
@@ -672,6 +679,10 @@ class Runner:
         self.metrics.unrealized.set(unrealized / MONEY_SCALE)
         self.metrics.fees.set(pf.fees_paid / MONEY_SCALE)
         self.metrics.killed.set(1 if self.engine.risk.killed else 0)
+        limiter = self.client.limiter
+        if limiter.enabled:
+            self.metrics.rate_tokens.labels("read").set(limiter.read.tokens)
+            self.metrics.rate_tokens.labels("write").set(limiter.write.tokens)
         self.metrics.reconnects.inc(max(0, self.feed.reconnects - getattr(self, "_seen_reconnects", 0)))
         self._seen_reconnects = self.feed.reconnects
         for t, mm in self.engine.markets.items():
