@@ -53,17 +53,20 @@ def test_classify_costs(method: str, path: str, items: int, expected: tuple[str,
 
 
 def test_tiers() -> None:
-    basic = RateLimiter.for_tier("basic")
+    basic = RateLimiter.for_tier("basic", headroom=0)
     assert (basic.read.rate, basic.read.capacity) == (200, 200)
     assert (basic.write.rate, basic.write.capacity) == (100, 100)  # Basic write holds 1 s
-    prem = RateLimiter.for_tier("premier")
+    prem = RateLimiter.for_tier("premier", headroom=0)
     assert (prem.write.rate, prem.write.capacity) == (1000, 2000)  # others hold 2 s
     lim = RateLimiter.from_limits(
-        {"read": {"refill_rate": 300, "bucket_capacity": 300}, "write": {"refill_rate": 300, "bucket_capacity": 600}}
+        {"read": {"refill_rate": 300, "bucket_capacity": 300}, "write": {"refill_rate": 300, "bucket_capacity": 600}},
+        headroom=0,
     )
     assert lim.write.capacity == 600
     with pytest.raises(ValueError):
         RateLimiter.for_tier("gold")
+    safe = RateLimiter.for_tier("basic")  # default: 10% smaller bucket, 2% slower refill
+    assert (safe.write.rate, safe.write.capacity) == (pytest.approx(98), pytest.approx(90))
 
 
 async def test_waits_for_tokens_instead_of_bursting() -> None:

@@ -8,7 +8,7 @@ import logging
 import pytest
 from venue_helpers import admin, make_client, make_config
 
-from kalshi_mm.errors import ConfigError, Fatal, OutcomeUnknown, Rejected, Retryable
+from kalshi_mm.errors import ConfigError, Fatal, OutcomeUnknown, RateLimited, Rejected, Retryable
 from kalshi_mm.exchange.server import ExchangeHandle, run_exchange
 from kalshi_mm.kalshi import schemas as s
 from kalshi_mm.kalshi.auth import Signer, generate_key
@@ -54,6 +54,8 @@ async def test_market_data_reads(client: KalshiRestClient) -> None:
     assert (await client.get_series(event.event.series_ticker)).ticker == event.event.series_ticker
     limits = await client.get_account_limits()
     assert limits.write.refill_rate > 0
+    lim = await client.limiter_from_account(headroom=0)
+    assert (lim.write.rate, lim.write.capacity) == (limits.write.refill_rate, limits.write.bucket_capacity)
     costs = await client.get_endpoint_costs()
     assert costs.default_cost == 10
 
@@ -198,6 +200,7 @@ async def test_reads_retry_through_429_and_500() -> None:
         for _ in range(20):
             assert await c.get_all_markets()
         assert c.retries > 0 and c.rate_limited > 0
+        assert c.limiter.read.penalties == c.rate_limited  # each 429 drained the local bucket
         # every GET succeeded; writes are not retried on 500
         await admin(ex, "POST", "/admin/faults", {"error_429_rate": 0.0, "error_500_rate": 1.0})
         t = ex.state.engine.markets and next(iter(ex.state.engine.markets))
@@ -248,3 +251,26 @@ async def test_signature_cache_reuses_signatures(exchange: ExchangeHandle) -> No
             await c.create_order(t, "bid", 500, 100, client_order_id=f"sc-{i}")
         assert len(await c.get_all_orders(status="resting")) == 5
     assert key  # the generated key never left the test
+
+
+async def test_limiter_waits_instead_of_earning_429s() -> None:
+    """Basic tier (write 100 tokens/s, 1 s capacity): a burst of 25 creates + 25 cancels, no 429."""
+    async with run_exchange(make_config(tier="basic"), port=0) as ex, make_client(ex, write_429_retries=0) as c:
+        t = next(iter(ex.state.engine.markets))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        created = await asyncio.gather(
+            *(c.create_order(t, "bid", 500, 100, client_order_id=f"burst-{i}") for i in range(25))
+        )
+        await asyncio.gather(*(c.cancel_order(r.order_id) for r in created))
+        elapsed = loop.time() - t0
+        assert c.rate_limited == 0 and c.limiter.write.waited > 0
+        assert elapsed >= 1.2  # (25*10 + 25*2 - 100) / 100 tokens/s = 2 s, minus what refilled
+        # without the limiter the same burst earns 429s from the exchange's bucket
+        async with make_client(ex, limiter=None, write_429_retries=0) as raw:
+            await asyncio.sleep(1.0)
+            results = await asyncio.gather(
+                *(raw.create_order(t, "bid", 500, 100, client_order_id=f"raw-{i}") for i in range(25)),
+                return_exceptions=True,
+            )
+            assert any(isinstance(r, RateLimited) for r in results)

@@ -484,6 +484,11 @@ class KalshiRestClient:
     async def get_account_limits(self) -> s.AccountLimits:
         return await self._get("/account/limits", s.AccountLimits)
 
+    async def limiter_from_account(self, headroom: float = 0.1) -> RateLimiter:
+        """Replace the limiter with one sized from ``GET /account/limits`` (call at start-up)."""
+        self.limiter = RateLimiter.from_limits(await self.get_account_limits(), headroom=headroom)
+        return self.limiter
+
     async def get_endpoint_costs(self) -> s.EndpointCosts:
         return await self._get("/account/endpoint_costs", s.EndpointCosts)
 
