@@ -100,7 +100,7 @@ class Credentials(BaseModel):
 class DashboardSettings(BaseModel):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
     token: SecretStr | None = None
 
 
@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     selection: dict[str, Any] = Field(default_factory=dict)
     runtime: dict[str, Any] = Field(default_factory=dict)
     exchange: dict[str, Any] = Field(default_factory=dict)
-    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    dashboard: DashboardSettings = Field(default_factory=lambda: DashboardSettings())
 
     @field_validator("base_url")
     @classmethod
@@ -181,7 +181,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
     try:
-        from_env = Settings()  # env + .env only
+        from_env = Settings()  # type: ignore[call-arg]  # env + .env only
         env_set = from_env.model_fields_set
         merged = {**file_values, **{k: getattr(from_env, k) for k in env_set}}
         merged.update({k: v for k, v in overrides.items() if v is not None})

@@ -32,7 +32,7 @@ async def serve_dashboard(runner, host: str, port: int, token: str) -> tuple[asy
     app = create_app(RuntimeService(runner), token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the runner owns signals
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the runner owns signals
     task = asyncio.get_running_loop().create_task(server.serve(), name="dashboard")
     while not server.started and not task.done():
         await asyncio.sleep(0.02)

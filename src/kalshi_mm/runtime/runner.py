@@ -726,8 +726,8 @@ class Runner:
             log.error("shutdown: could not confirm every order canceled: %s", e)
         finally:
             # fold in whatever the venue learned while canceling
-            while (e := self.venue.get_nowait()) is not None:
-                self._handle_quiet(e)
+            while (late := self.venue.get_nowait()) is not None:
+                self._handle_quiet(late)
             if self.dry is None:
                 await self._await_settlements()
             self._snapshot(final=True)

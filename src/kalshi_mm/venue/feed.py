@@ -530,7 +530,7 @@ class KalshiFeed:
                 book = self.books.get(ticker)
                 if book is None:
                     book = self.books[ticker] = OrderBook(ticker)
-                book.apply_snapshot(snap.yes, snap.no, snap.ts_ms)
+                book.apply_snapshot(snap.yes, snap.no, snap.ts_ms)  # type: ignore[attr-defined]
             return self._chain(follow, self._emit_wait(snap))
         if t is s.Subscribed:
             state.on_subscribed(msg.msg.channel, msg.msg.sid)

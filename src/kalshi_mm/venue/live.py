@@ -213,7 +213,7 @@ class LiveVenue:
     def submit(self, commands: Iterable[cmds.Command]) -> list[asyncio.Task[list[ev.Event]]]:
         """Execute ``commands`` concurrently (cancels first); events arrive on the stream."""
         loop = asyncio.get_running_loop()
-        ordered = sorted(commands, key=lambda c: cmds.PRIORITY.get(type(c), 9))
+        ordered = sorted(commands, key=lambda c: cmds.PRIORITY.get(type(c), 9))  # type: ignore[call-overload]
         tasks = []
         for c in ordered:
             t = loop.create_task(self.execute(c))
@@ -717,9 +717,9 @@ class LiveVenue:
                 )
             resting = await self.client.get_all_orders(status="resting")
             seen: set[str] = set()
-            for o in resting:
-                seen.add(o.order_id)
-                await self._update(self._from_wire(o), out, _now_ms())
+            for w in resting:
+                seen.add(w.order_id)
+                await self._update(self._from_wire(w), out, _now_ms())
             for oid, st in list(self.orders.items()):
                 if st.live and oid not in seen:
                     await self._refresh_order(oid, out)

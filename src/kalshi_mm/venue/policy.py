@@ -88,18 +88,19 @@ def error_from_response(
     text = f"{method.upper()} {path}: {hint}"
     if message:
         text += f": {message}"
-    kw = {"status": status, "code": code, "details": details}
+    write = method.upper() in WRITE_METHODS
+    cls: type[ExchangeError]
     if status == 429:
-        return RateLimited(text, **kw)
-    if status in (401, 403):
-        return Fatal(text, **kw)
-    if status >= 500:
-        if method.upper() in WRITE_METHODS:
-            return OutcomeUnknown(text + " (outcome unknown)", **kw)
-        return Retryable(text, **kw)
-    if status == 408:
-        return OutcomeUnknown(text, **kw) if method.upper() in WRITE_METHODS else Retryable(text, **kw)
-    return Rejected(text, **kw)
+        cls = RateLimited
+    elif status in (401, 403):
+        cls = Fatal
+    elif status >= 500 or status == 408:
+        cls = OutcomeUnknown if write else Retryable
+        if write and status >= 500:
+            text += " (outcome unknown)"
+    else:
+        cls = Rejected
+    return cls(text, status=status, code=code, details=details)
 
 
 def transport_error(exc: BaseException, method: str, path: str) -> ExchangeError:
