@@ -60,6 +60,7 @@ from kalshi_mm.exchange.model import (
     FOK,
     GTC,
     IOC,
+    PENDING,
     RESTING,
     STP_TYPES,
     TIME_IN_FORCE,
@@ -120,6 +121,10 @@ class MatchingEngine:
         self._salt = id_salt & 0xFFFFFFFF
         self._n = 0
         self._prefixes: dict[int, str] = {}
+        # hot id kinds inlined in the order / trade / fill paths (same strings as new_id)
+        self._oid_prefix = self._prefix(1)
+        self._tid_prefix = self._prefix(2)
+        self._fid_prefix = self._prefix(3)
         self._prio = 0
         self._expiries: list[tuple[int, int, Order]] = []
         self._fee_cache: dict[str, tuple[dict[tuple[Price, Qty], Money], dict[tuple[Price, Qty], Money]]] = {}
@@ -129,13 +134,19 @@ class MatchingEngine:
         self._triggers: list[OrderGroup] = []
 
     # -- ids, events, fees ---------------------------------------------------------------------
-    def new_id(self, kind: int = 0) -> str:
-        """A UUID-shaped id, deterministic per engine (salt) and sequence number."""
-        self._n += 1
+    def _prefix(self, kind: int) -> str:
         prefix = self._prefixes.get(kind)
         if prefix is None:
             prefix = self._prefixes[kind] = f"{self._salt:08x}-{kind:04x}-4000-8000-"
-        return f"{prefix}{self._n:012x}"
+        return prefix
+
+    def new_id(self, kind: int = 0) -> str:
+        """A UUID-shaped id, deterministic per engine (salt) and sequence number."""
+        self._n = n = self._n + 1
+        prefix = self._prefixes.get(kind)
+        if prefix is None:
+            prefix = self._prefix(kind)
+        return f"{prefix}{n:012x}"
 
     def drain(self) -> list[Event]:
         out = self.out
@@ -285,11 +296,14 @@ class MatchingEngine:
         book = m.book
         if side == "bid":
             leg = price
-            crosses = bool(book.ask_prices) and book.ask_prices[0] <= price
+            prices = book.ask_prices
+            crosses = bool(prices) and prices[0] <= price
         else:
             leg = ONE_DOLLAR - price
-            crosses = bool(book.bid_prices) and book.bid_prices[-1] >= price
-        pos = acct.portfolio.positions.get(ticker)
+            prices = book.bid_prices
+            crosses = bool(prices) and prices[-1] >= price
+        pf = acct.portfolio
+        pos = pf.positions.get(ticker)
         q = pos.qty if pos is not None else 0
         closable = -q if (side == "bid" and q < 0) else (q if (side == "ask" and q > 0) else 0)
         if reduce_only and count > closable:
@@ -300,27 +314,37 @@ class MatchingEngine:
         fee = caches[0].get((price, count)) if caches is not None else None
         if fee is None:
             fee = self.fee(m, price, count, True) if count else 0
-        if tif == GTC:
+        gtc = tif == GTC
+        if gtc:
             need = leg * count + fee
         else:
             need = max(0, count - closable) * leg + fee
-        if need > acct.portfolio.cash - acct.reserved:
+        if need > pf.cash - acct.reserved:
             raise EngineReject(400, "insufficient_balance", "insufficient balance for this order")
 
-        o = Order(self.new_id(1), user_id, ticker, side, price, count, tif, stp, now_ms)
-        o.client_order_id = client_order_id
-        o.expiration_ts = expiration_ts
-        o.post_only = post_only
-        o.reduce_only = reduce_only
-        o.cancel_on_pause = cancel_on_pause
-        o.group_id = group_id
-        o.subaccount = subaccount
-        if reduce_only:
-            o.initial = count
-            o.remaining = count
-        acct.orders[o.order_id] = o
+        self._n = n = self._n + 1
+        oid = f"{self._oid_prefix}{n:012x}"
+        o = Order(
+            oid,
+            user_id,
+            ticker,
+            side,
+            price,
+            count,
+            tif,
+            stp,
+            now_ms,
+            client_order_id,
+            expiration_ts,
+            post_only,
+            reduce_only,
+            cancel_on_pause,
+            group_id,
+            subaccount,
+        )
+        acct.orders[oid] = o
         if client_order_id is not None:
-            acct.coids[client_order_id] = o.order_id
+            acct.coids[client_order_id] = oid
         if self.fee_rounding:
             o.acc = FeeAccumulator(self.account_precision)
 
@@ -331,7 +355,7 @@ class MatchingEngine:
         elif tif == FOK and self._fillable(m, o) < count:
             self._end(acct, o, CANCELED, "", now_ms)
         else:
-            if tif == GTC:
+            if gtc:
                 o.reserved = need
                 acct.reserved += need
                 if not crosses and group is None:  # fast path: rests without matching
@@ -431,7 +455,8 @@ class MatchingEngine:
     def _trade(
         self, m: MarketState, taker: Order, maker: Order, lvl: Level, price: Price, c: Qty, now_ms: int
     ) -> None:
-        tid = self.new_id(2)
+        self._n = n = self._n + 1
+        tid = f"{self._tid_prefix}{n:012x}"
         lvl.size -= c
         if maker.side == "bid":
             self.out.append(
@@ -495,7 +520,8 @@ class MatchingEngine:
         acct.traded[ticker] = acct.traded.get(ticker, 0) + cost
         acct.pos_updated_ms[ticker] = now_ms
         self._holders[ticker][o.user_id] = None
-        f = Fill(self.new_id(3), tid, o, price, c, fee, is_taker, after, now_ms)
+        self._n = n = self._n + 1
+        f = Fill.of(f"{self._fid_prefix}{n:012x}", tid, o, price, c, fee, is_taker, after, now_ms)
         if acct.record:
             acct.fills.append(f)
         out = self.out
@@ -519,23 +545,35 @@ class MatchingEngine:
             out.append(OrderUpdate(o, now_ms))
 
     def _rest(self, m: MarketState, acct: Account, o: Order, now_ms: int) -> None:
-        _status(o, RESTING)
-        self._prio += 1
-        o.prio = self._prio
-        book = m.book
-        if o.side == "bid":
-            levels, prices, side, bp = book.bids, book.bid_prices, "yes", o.price
+        if o.status is PENDING:  # the usual (legal) transition, without the table lookup
+            o.status = RESTING
         else:
-            levels, prices, side, bp = book.asks, book.ask_prices, "no", ONE_DOLLAR - o.price
-        lvl = levels.get(o.price)
-        if lvl is None:
-            lvl = levels[o.price] = Level(o.price)
-            if o.side == "bid" and (not prices or prices[-1] < o.price):
-                prices.append(o.price)
-            else:
-                insort(prices, o.price)
+            _status(o, RESTING)
+        self._prio = prio = self._prio + 1
+        o.prio = prio
+        book = m.book
+        price = o.price
+        rem = o.remaining
+        if o.side == "bid":
+            levels = book.bids
+            lvl = levels.get(price)
+            if lvl is None:
+                lvl = levels[price] = Level(price)
+                prices = book.bid_prices
+                if not prices or prices[-1] < price:
+                    prices.append(price)
+                else:
+                    insort(prices, price)
+            side, bp = "yes", price
+        else:
+            levels = book.asks
+            lvl = levels.get(price)
+            if lvl is None:
+                lvl = levels[price] = Level(price)
+                insort(book.ask_prices, price)
+            side, bp = "no", ONE_DOLLAR - price
         lvl.orders.append(o)
-        lvl.size += o.remaining
+        lvl.size += rem
         lvl.live += 1
         acct.open_orders[o.order_id] = o
         if o.group_id is not None:
@@ -543,30 +581,29 @@ class MatchingEngine:
             if g is not None:
                 g.order_ids[o.order_id] = None
         if o.expiration_ts is not None:
-            heapq.heappush(self._expiries, (o.expiration_ts * 1000, o.prio, o))
-        self.out.append(BookDelta(m.ticker, side, bp, o.remaining, now_ms, o.user_id, o.client_order_id))
+            heapq.heappush(self._expiries, (o.expiration_ts * 1000, prio, o))
+        self.out.append(BookDelta(m.ticker, side, bp, rem, now_ms, o.user_id, o.client_order_id))
 
-    def _unlink(self, o: Order, now_ms: int, *, lazy: bool) -> None:
+    def _unlink(self, o: Order, now_ms: int, *, lazy: bool, m: MarketState | None = None) -> None:
         """Take a resting order's remaining size off the book (status unchanged)."""
-        m = self.markets[o.ticker]
+        if m is None:
+            m = self.markets[o.ticker]
         book = m.book
+        price = o.price
+        rem = o.remaining
         if o.side == "bid":
             levels, prices = book.bids, book.bid_prices
-            self.out.append(
-                BookDelta(m.ticker, "yes", o.price, -o.remaining, now_ms, o.user_id, o.client_order_id)
-            )
+            self.out.append(BookDelta(m.ticker, "yes", price, -rem, now_ms, o.user_id, o.client_order_id))
         else:
             levels, prices = book.asks, book.ask_prices
             self.out.append(
-                BookDelta(
-                    m.ticker, "no", ONE_DOLLAR - o.price, -o.remaining, now_ms, o.user_id, o.client_order_id
-                )
+                BookDelta(m.ticker, "no", ONE_DOLLAR - price, -rem, now_ms, o.user_id, o.client_order_id)
             )
-        lvl = levels[o.price]
-        lvl.size -= o.remaining
+        lvl = levels[price]
+        lvl.size -= rem
         lvl.live -= 1
         if not lvl.live:
-            self._drop_level(levels, prices, o.price)
+            self._drop_level(levels, prices, price)
         elif lazy:
             lvl.dead += 1
             if lvl.dead > _COMPACT_MIN and lvl.dead > lvl.live:
@@ -579,7 +616,11 @@ class MatchingEngine:
 
     def _end(self, acct: Account, o: Order, status: OrderStatus, reason: str, now_ms: int) -> None:
         """Move a non-resting (incoming) order to a terminal status and release its collateral."""
-        _status(o, status)
+        st = o.status
+        if st is PENDING or st is RESTING:  # -> EXECUTED / CANCELED: always legal
+            o.status = status
+        else:
+            _status(o, status)
         if status is CANCELED:
             o.remaining = 0
         o.reason = reason
@@ -598,17 +639,22 @@ class MatchingEngine:
             if g is not None:
                 g.order_ids.pop(o.order_id, None)
 
-    def _cancel(self, o: Order, now_ms: int, reason: str) -> Qty:
+    def _cancel(
+        self, o: Order, now_ms: int, reason: str, acct: Account | None = None, m: MarketState | None = None
+    ) -> Qty:
         """Cancel a resting order; returns the size taken off the book."""
-        acct = self.accounts[o.user_id]
+        if acct is None:
+            acct = self.accounts[o.user_id]
         reduced = o.remaining
-        self._unlink(o, now_ms, lazy=True)
+        self._unlink(o, now_ms, lazy=True, m=m)
         self._end(acct, o, CANCELED, reason, now_ms)
         self.out.append(OrderUpdate(o, now_ms))
         return reduced
 
     def _resting(self, user_id: str, order_id: str) -> tuple[Account, Order]:
-        acct = self._account(user_id)
+        acct = self.accounts.get(user_id)
+        if acct is None:
+            acct = self._account(user_id)
         o = acct.orders.get(order_id)
         if o is None or o.status is not RESTING:
             raise EngineReject(404, "not_found", f"order {order_id} not found or not resting")
@@ -616,11 +662,11 @@ class MatchingEngine:
 
     def cancel(self, user_id: str, order_id: str, now_ms: int) -> tuple[Order, Qty]:
         """Cancel a resting order: (order, reduced_by). 404 if unknown, canceled or executed."""
-        _, o = self._resting(user_id, order_id)
+        acct, o = self._resting(user_id, order_id)
         m = self.markets[o.ticker]
         if m.status in ("closed", "determined", "finalized"):
             raise EngineReject(400, "market_not_active", f"market {o.ticker} is {m.status}")
-        reduced = self._cancel(o, now_ms, "")
+        reduced = self._cancel(o, now_ms, "", acct, m)
         return o, reduced
 
     def cancel_all(self, user_id: str, now_ms: int, subaccount: int | None = None) -> list[Order]:

@@ -1,6 +1,7 @@
 """State objects of the local exchange's matching engine (pure: no asyncio, time or random).
 
-Everything here is plain data with ``__slots__``; the rules live in ``matching.py``.
+Everything here is plain data (``__slots__`` classes; the events are untracked ``msgspec.Struct``
+types, see below); the rules live in ``matching.py``.
 
 Units are the project's (``domain.units``): ``Price`` 1/10,000 dollar, ``Qty`` 1/100 contract,
 ``Money`` 1/1,000,000 dollar. Times are Unix milliseconds, passed in by the caller.
@@ -32,12 +33,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import msgspec
+
 from kalshi_mm.domain.fees import FeeAccumulator, FeeSchedule
 from kalshi_mm.domain.market import PriceGrid
 from kalshi_mm.domain.orders import OrderStatus
 from kalshi_mm.domain.portfolio import Portfolio
 from kalshi_mm.domain.units import Money, Price, Qty
 
+PENDING = OrderStatus.PENDING
 RESTING = OrderStatus.RESTING
 EXECUTED = OrderStatus.EXECUTED
 CANCELED = OrderStatus.CANCELED
@@ -106,6 +110,13 @@ class Order:
         tif: str,
         stp: str,
         now_ms: int,
+        client_order_id: str | None = None,
+        expiration_ts: int | None = None,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        cancel_on_pause: bool = False,
+        group_id: str | None = None,
+        subaccount: int = 0,
     ) -> None:
         self.order_id = order_id
         self.user_id = user_id
@@ -115,16 +126,16 @@ class Order:
         self.initial = count
         self.filled = 0
         self.remaining = count
-        self.status: OrderStatus = OrderStatus.PENDING
+        self.status: OrderStatus = PENDING
         self.tif = tif
         self.stp = stp
-        self.post_only = False
-        self.reduce_only = False
-        self.cancel_on_pause = False
-        self.client_order_id: str | None = None
-        self.expiration_ts: int | None = None  # Unix seconds
-        self.group_id: str | None = None
-        self.subaccount = 0
+        self.post_only = post_only
+        self.reduce_only = reduce_only
+        self.cancel_on_pause = cancel_on_pause
+        self.client_order_id = client_order_id
+        self.expiration_ts = expiration_ts  # Unix seconds
+        self.group_id = group_id
+        self.subaccount = subaccount
         self.created_ms = now_ms
         self.updated_ms = now_ms
         self.prio = 0
@@ -372,64 +383,62 @@ class Account:
 
 
 # -- events ------------------------------------------------------------------------------------
+#
+# Events are ``msgspec.Struct`` types with ``gc=False`` (never tracked by the cyclic garbage
+# collector: they hold plain values, or a reference to an ``Order`` that never points back) and
+# ``eq=False`` (identity comparison, like plain objects). The engine emits a few per operation and
+# they sit in ``MatchingEngine.out`` until drained, and trades stay in each market's history;
+# untracked, they neither trigger nor lengthen garbage collections. Construction is C-level too.
 
 
-class BookDelta:
+class BookDelta(msgspec.Struct, gc=False, eq=False):
     """Resting size at ``price`` on ladder ``side`` (``yes``: YES bids; ``no``: NO bids at NO price)
     changed by ``delta``, because of ``user_id``'s order ``client_order_id``."""
 
-    __slots__ = ("client_order_id", "delta", "price", "side", "ticker", "ts_ms", "user_id")
-
-    def __init__(
-        self, ticker: str, side: str, price: Price, delta: Qty, ts_ms: int, user_id: str, coid: str | None
-    ) -> None:
-        self.ticker = ticker
-        self.side = side
-        self.price = price
-        self.delta = delta
-        self.ts_ms = ts_ms
-        self.user_id = user_id
-        self.client_order_id = coid
+    ticker: str
+    side: str
+    price: Price
+    delta: Qty
+    ts_ms: int
+    user_id: str
+    client_order_id: str | None
 
 
-class Trade:
+class Trade(msgspec.Struct, gc=False, eq=False):
     """A public trade at YES ``price``; ``taker_side`` is the taker's YES-leg side."""
 
-    __slots__ = ("count", "price", "taker_side", "ticker", "trade_id", "ts_ms")
-
-    def __init__(
-        self, trade_id: str, ticker: str, price: Price, count: Qty, taker_side: str, ts_ms: int
-    ) -> None:
-        self.trade_id = trade_id
-        self.ticker = ticker
-        self.price = price
-        self.count = count
-        self.taker_side = taker_side
-        self.ts_ms = ts_ms
+    trade_id: str
+    ticker: str
+    price: Price
+    count: Qty
+    taker_side: str
+    ts_ms: int
 
 
-class Fill:
-    """One party's side of a trade (also the record behind ``GET /portfolio/fills``)."""
+class Fill(msgspec.Struct, gc=False, eq=False):
+    """One party's side of a trade (also the record behind ``GET /portfolio/fills``).
 
-    __slots__ = (
-        "client_order_id",
-        "count",
-        "fee",
-        "fill_id",
-        "is_taker",
-        "order_id",
-        "post_position",
-        "price",
-        "side",
-        "subaccount",
-        "ticker",
-        "trade_id",
-        "ts_ms",
-        "user_id",
-    )
+    Built with ``Fill.of(fill_id, trade_id, order, price, count, fee, is_taker, post_position,
+    ts_ms)``, which copies the order's identity fields as they are at the fill."""
 
-    def __init__(
-        self,
+    fill_id: str
+    trade_id: str
+    user_id: str
+    order_id: str
+    client_order_id: str | None
+    ticker: str
+    side: str
+    subaccount: int
+    price: Price
+    count: Qty
+    fee: Money
+    is_taker: bool
+    post_position: Qty
+    ts_ms: int
+
+    @classmethod
+    def of(
+        cls,
         fill_id: str,
         trade_id: str,
         order: Order,
@@ -439,61 +448,51 @@ class Fill:
         is_taker: bool,
         post_position: Qty,
         ts_ms: int,
-    ) -> None:
-        self.fill_id = fill_id
-        self.trade_id = trade_id
-        self.user_id = order.user_id
-        self.order_id = order.order_id
-        self.client_order_id = order.client_order_id
-        self.ticker = order.ticker
-        self.side = order.side
-        self.subaccount = order.subaccount
-        self.price = price
-        self.count = count
-        self.fee = fee
-        self.is_taker = is_taker
-        self.post_position = post_position
-        self.ts_ms = ts_ms
+    ) -> Fill:
+        return cls(
+            fill_id,
+            trade_id,
+            order.user_id,
+            order.order_id,
+            order.client_order_id,
+            order.ticker,
+            order.side,
+            order.subaccount,
+            price,
+            count,
+            fee,
+            is_taker,
+            post_position,
+            ts_ms,
+        )
 
 
-class OrderUpdate:
-    __slots__ = ("order", "ts_ms")
-
-    def __init__(self, order: Order, ts_ms: int) -> None:
-        self.order = order
-        self.ts_ms = ts_ms
+class OrderUpdate(msgspec.Struct, gc=False, eq=False):
+    order: Order
+    ts_ms: int
 
 
-class PositionUpdate:
-    __slots__ = ("ticker", "ts_ms", "user_id")
-
-    def __init__(self, user_id: str, ticker: str, ts_ms: int) -> None:
-        self.user_id = user_id
-        self.ticker = ticker
-        self.ts_ms = ts_ms
+class PositionUpdate(msgspec.Struct, gc=False, eq=False):
+    user_id: str
+    ticker: str
+    ts_ms: int
 
 
-class LifecycleEvent:
+class LifecycleEvent(msgspec.Struct, gc=False, eq=False):
     """``market_lifecycle_v2`` event: ``event_type`` plus the message fields in ``data``."""
 
-    __slots__ = ("data", "event_type", "ticker", "ts_ms")
-
-    def __init__(self, ticker: str, event_type: str, ts_ms: int, data: dict[str, Any]) -> None:
-        self.ticker = ticker
-        self.event_type = event_type
-        self.ts_ms = ts_ms
-        self.data = data
+    ticker: str
+    event_type: str
+    ts_ms: int
+    data: dict[str, Any]
 
 
-class OrderGroupEvent:
-    __slots__ = ("event_type", "group_id", "limit", "ts_ms", "user_id")
-
-    def __init__(self, user_id: str, group_id: str, event_type: str, limit: Qty | None, ts_ms: int) -> None:
-        self.user_id = user_id
-        self.group_id = group_id
-        self.event_type = event_type
-        self.limit = limit
-        self.ts_ms = ts_ms
+class OrderGroupEvent(msgspec.Struct, gc=False, eq=False):
+    user_id: str
+    group_id: str
+    event_type: str
+    limit: Qty | None
+    ts_ms: int
 
 
 class SettlementRecord:
