@@ -481,12 +481,16 @@ class MatchingEngine:
     def _apply_fill(
         self, m: MarketState, o: Order, price: Price, c: Qty, is_taker: bool, tid: str, now_ms: int
     ) -> None:
-        acct = self.accounts[o.user_id]
+        uid = o.user_id
+        acct = self.accounts[uid]
         pf = acct.portfolio
         ticker = m.ticker
         pos = pf.positions.get(ticker)
         before = pos.qty if pos is not None else 0
-        fee = self.fee(m, price, c, is_taker)
+        caches = self._fee_cache.get(ticker)
+        fee = caches[0 if is_taker else 1].get((price, c)) if caches is not None else None
+        if fee is None:
+            fee = self.fee(m, price, c, is_taker)
         cash = pf.apply_fill(ticker, o.side, price, c, fee)
         self.fees_collected += fee
         if o.acc is not None:
@@ -517,16 +521,32 @@ class MatchingEngine:
             acct.reserved -= rel
         o.updated_ms = now_ms
         o.reason = "Trade"
-        acct.traded[ticker] = acct.traded.get(ticker, 0) + cost
+        traded = acct.traded
+        traded[ticker] = traded.get(ticker, 0) + cost
         acct.pos_updated_ms[ticker] = now_ms
-        self._holders[ticker][o.user_id] = None
+        self._holders[ticker][uid] = None
         self._n = n = self._n + 1
-        f = Fill.of(f"{self._fid_prefix}{n:012x}", tid, o, price, c, fee, is_taker, after, now_ms)
+        f = Fill(  # Fill.of, inlined
+            f"{self._fid_prefix}{n:012x}",
+            tid,
+            uid,
+            o.order_id,
+            o.client_order_id,
+            ticker,
+            o.side,
+            o.subaccount,
+            price,
+            c,
+            fee,
+            is_taker,
+            after,
+            now_ms,
+        )
         if acct.record:
             acct.fills.append(f)
         out = self.out
         out.append(f)
-        out.append(PositionUpdate(o.user_id, ticker, now_ms))
+        out.append(PositionUpdate(uid, ticker, now_ms))
         if o.group_id is not None:
             g = acct.groups.get(o.group_id)
             if g is not None:
@@ -537,9 +557,13 @@ class MatchingEngine:
                     self._triggers.append(g)
         if not is_taker:
             if not o.remaining:
-                _status(o, EXECUTED)
+                if o.status is RESTING:  # the usual (legal) transition, without the table lookup
+                    o.status = EXECUTED
+                else:
+                    _status(o, EXECUTED)
                 acct.open_orders.pop(o.order_id, None)
-                self._forget_group(acct, o)
+                if o.group_id is not None:
+                    self._forget_group(acct, o)
                 if not acct.record:
                     acct.orders.pop(o.order_id, None)
             out.append(OrderUpdate(o, now_ms))
@@ -629,7 +653,8 @@ class MatchingEngine:
             acct.reserved -= o.reserved
             o.reserved = 0
         acct.open_orders.pop(o.order_id, None)
-        self._forget_group(acct, o)
+        if o.group_id is not None:
+            self._forget_group(acct, o)
         if not acct.record:
             acct.orders.pop(o.order_id, None)
 
