@@ -14,6 +14,10 @@
 
 Every connection has an outgoing queue drained by its own writer task, so fan-out from the
 engine is synchronous and cheap, and the fault injector can delay, stall, gap or cut a feed.
+Fan-out encodes each message body once and gives every subscription only its own envelope
+(type, sid, seq; cached per sid). The writer frames whatever is queued (up to 256 KiB of payload)
+and hands it to the socket in one write, waiting only while the transport is above its
+high-water mark.
 """
 
 from __future__ import annotations
