@@ -195,3 +195,41 @@ async def test_ws_faults_skip_seq_drop_and_stall():
             await c.admin("DELETE", "/admin/faults")
         finally:
             await c.close()
+
+
+async def test_ws_writer_batches_intact_frames_and_keeps_per_message_faults():
+    """The WS writer frames many queued messages per socket write: every size of frame (7-bit,
+    16-bit and 64-bit lengths) arrives intact and in order; ``ws_delay_ms`` still holds each
+    message; ``ws_drop_after`` still cuts the socket right after the N-th message."""
+    async with run_exchange(ExchangeConfig(seed=9, flow=False, markets=1, tier="prime")) as ex:
+        w = await KWs.connect(ex.base_url, ex.api_key_id, ex.private_key_pem)
+        try:
+            await w.send({"cmd": "list_subscriptions"})
+            assert (await w.recv())["type"] == "ok"
+            (conn,) = ex.state.hub.conns
+            sizes = [0, 100, 125, 126, 127, 65_000, 65_535, 65_536, 200_000] + [50] * 3000
+            for i, n in enumerate(sizes):  # queued synchronously: drained in a few batched writes
+                conn.push(b'{"i":%d,"pad":"%s"}' % (i, b"x" * n))
+            for i, n in enumerate(sizes):
+                msg = await w.recv(timeout=10)
+                assert msg == {"i": i, "pad": "x" * n}
+
+            ex.state.faults.ws_delay_ms = 300
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            conn.push(b'{"i":-1}')
+            assert await w.recv(timeout=5) == {"i": -1}
+            assert loop.time() - t0 >= 0.25
+            ex.state.faults.ws_delay_ms = 0
+
+            ex.state.faults.ws_drop_after = conn.sent + 5
+            for i in range(20):
+                conn.push(b'{"j":%d}' % i)
+            got = []
+            with pytest.raises(Exception):  # noqa: B017 - any connection-closed error
+                for _ in range(20):
+                    got.append((await w.recv(timeout=5))["j"])
+            assert got == [0, 1, 2, 3, 4]
+        finally:
+            ex.state.faults.ws_drop_after = None
+            await w.close()
