@@ -326,3 +326,41 @@ def test_fills_follow_price_time_priority(ops):
         expected = [x for x in expected if x[0] not in own]
         dedup = list(dict.fromkeys(got))
         assert dedup == expected[: len(dedup)]
+
+
+def test_events_are_not_tracked_by_the_garbage_collector():
+    """Events and trade history are plain values (or point at an order that never points back):
+    they are left out of cyclic GC so that queued events do not drive collections."""
+    import gc
+
+    e = engine()
+    e.place("a", "M", "bid", 4000, 500, 1, client_order_id="x1")
+    e.place("b", "M", "ask", 4000, 200, 2)
+    e.create_group("a", 1000, 3)
+    evs = e.drain()
+    assert {type(ev).__name__ for ev in evs} >= {
+        "BookDelta",
+        "Trade",
+        "Fill",
+        "OrderUpdate",
+        "PositionUpdate",
+    }
+    assert not any(gc.is_tracked(ev) for ev in evs)
+    assert not any(gc.is_tracked(t) for t in e.markets["M"].trades)
+    fill = next(ev for ev in evs if isinstance(ev, Fill) and not ev.is_taker)
+    o = e.accounts["a"].orders[fill.order_id]
+    assert (fill.user_id, fill.client_order_id, fill.ticker, fill.side, fill.count) == (
+        "a",
+        "x1",
+        "M",
+        "bid",
+        200,
+    )
+    assert o.filled == 200 and o.remaining == 300
+    copy = Fill.of(
+        fill.fill_id, fill.trade_id, o, fill.price, fill.count, fill.fee, False, fill.post_position, 2
+    )
+    assert copy is not fill and copy != fill  # identity equality, like plain objects
+    assert [getattr(copy, f) for f in Fill.__struct_fields__] == [
+        getattr(fill, f) for f in Fill.__struct_fields__
+    ]
