@@ -115,6 +115,8 @@ class Exchange:
     def fill(self, coid: str, k: int, ts: int) -> None:
         o = self.orders[coid]
         k = min(k, o.remaining)
+        if k <= 0:
+            return  # an amend below the filled size left nothing: no fill (never a 0-count one)
         o.remaining -= k
         o.filled += k
         self.pos[o.ticker] += k if o.side == "bid" else -k

@@ -32,6 +32,10 @@ class ZeroAlpha:
     def get_external_skew(self, ticker: str, mid: float | None = None) -> float:
         return 0.0
 
+    def state_key(self) -> object:
+        """Changes whenever any skew could change (the engine re-quotes every market then)."""
+        return 0
+
 
 class FairValueAlpha:
     """Skew toward known fair values: ``clamp(weight * (fair - mid), -max_skew, max_skew)``."""
@@ -40,9 +44,19 @@ class FairValueAlpha:
         self.weight = weight
         self.max_skew = max_skew * PRICE_SCALE  # Price units
         self.fair: dict[str, Price] = {}
+        self.version = 0  # bumped by every change made through set_fair_value / refresh
 
     def set_fair_value(self, ticker: str, fair_value: Price) -> None:
         self.fair[ticker] = fair_value
+        self.version += 1
+
+    def state_key(self) -> object:
+        """Changes whenever any skew could change (the engine re-quotes every market then).
+
+        Change fair values through ``set_fair_value`` or ``refresh`` (or replace ``fair``), not by
+        editing the ``fair`` dict in place, so that the engine notices.
+        """
+        return (id(self.fair), self.version, self.weight, self.max_skew)
 
     def get_external_skew(self, ticker: str, mid: float | None = None) -> float:
         fv = self.fair.get(ticker)
@@ -76,3 +90,4 @@ class FileFairValueAlpha(FairValueAlpha):
                     continue
                 fair[parts[0]] = parse_price(parts[1])
         self.fair = fair
+        self.version += 1

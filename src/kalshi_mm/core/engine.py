@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 from typing import Any
 
 from kalshi_mm.core.alpha import AlphaProvider, FairValueAlpha
@@ -45,8 +46,8 @@ from kalshi_mm.core.events import (
     Tick,
     TradePrinted,
 )
-from kalshi_mm.core.execution import ExecutionParams, LiveOrder, apply_budget, command_cost, diff
-from kalshi_mm.core.maker import MarketMaker
+from kalshi_mm.core.execution import ExecutionParams, LiveOrder, apply_budget, command_cost, diff_held
+from kalshi_mm.core.maker import NEVER, MarketMaker
 from kalshi_mm.core.risk import RiskLimits, RiskManager
 from kalshi_mm.core.signals import SignalParams
 from kalshi_mm.core.strategies import STRATEGIES, strategy_params
@@ -59,6 +60,7 @@ from kalshi_mm.errors import ConfigError, ProtocolError
 
 _CLOSED_STATUSES = frozenset({"closed", "determined", "finalized", "settled", "disputed", "amended"})
 _NO_TARGETS: tuple[TargetOrder, ...] = ()
+_DAY_MS = 86_400_000
 
 
 @dataclass
@@ -105,6 +107,10 @@ def strategy_params_of(name: str, params: Any) -> Any:
     return strategy_params(name, params)
 
 
+def _ordinal(mm: MarketMaker) -> int:
+    return mm.ordinal
+
+
 class Engine:
     """Portfolio-level engine over one MarketMaker per market. See the module docstring."""
 
@@ -132,6 +138,23 @@ class Engine:
         self._budget: int | None = None
         self._inflight_ms = int(self.exec.inflight_timeout_s * 1000)
         self._backoff_ms = int(self.exec.reject_backoff_s * 1000)
+        # -- timers: a Tick runs only the markets whose deadline came (see on_tick) --------------
+        self._lazy = True  # False: every Tick runs every market (the reference behaviour)
+        self._heap: list[tuple[int, int, MarketMaker]] = []  # (due ms, seq, market), lazily deleted
+        self._heap_seq = 0
+        self._ordinal = 0
+        self._full_tick = True  # the next Tick must run every market (global state changed)
+        self._tick_state: object = None  # global state the last full Tick saw
+        self._max_run_ts = 0  # latest ts any market was run at
+        self._stale_due = self.risk.stale_ms + 1  # a book older than this at a Tick is stale
+        self._inflight_due = self._inflight_ms + 1
+        self._window_due = int(cfg.signals.window_s * 1000) + 1  # a trade leaves the vol window
+        # markets' sizes depend on each other only near the total exposure limit
+        self._exposure_free = self.risk.max_total - self.risk.max_position
+        # incremental total P&L for the daily-loss rule: ticker -> realized + unrealized
+        self._pnl_parts: dict[str, int] = {}
+        self._pnl_sum = 0
+        self._pnl_dirty: set[str] = set()
         self.counters: dict[str, int] = {
             "events": 0,
             "commands": 0,
@@ -141,6 +164,8 @@ class Engine:
             "book_errors": 0,
             "exchange_rejections": 0,
             "budget_deferred": 0,
+            "tick_runs": 0,  # markets run by Ticks (each Tick runs only the markets that are due)
+            "full_ticks": 0,  # Ticks that had to run every market (global state changed)
         }
         self._handlers: dict[type, Any] = {
             BookDelta: self.on_book_delta,
@@ -182,6 +207,7 @@ class Engine:
         mm = self.markets.get(m.ticker)
         if mm is not None:
             mm.set_market(m)
+            self._set_close_window(mm)
             mm.closed = not m.is_open and m.status in _CLOSED_STATUSES
             return self._run([mm], ev.ts_ms)
         strategy = self.strategy_cls(self.params, m)
@@ -194,8 +220,18 @@ class Engine:
             self.risk.max_position,
         )
         mm.closed = m.status in _CLOSED_STATUSES
+        self._ordinal += 1
+        mm.ordinal = self._ordinal
+        self._set_close_window(mm)
         self.markets[m.ticker] = mm
+        self._pnl_dirty.add(m.ticker)
+        mm.kick = True  # the next Tick runs it once (its block reason)
+        self._schedule(mm, 0)
         return []
+
+    def _set_close_window(self, mm: MarketMaker) -> None:
+        close = mm.market.close_ts_ms
+        mm.cw_ms = close - self.risk.close_ms if close > 0 else NEVER
 
     def on_book_snapshot(self, ev: BookSnapshot) -> list[Command]:
         mm = self.markets.get(ev.ticker)
@@ -206,7 +242,7 @@ class Engine:
         mm.awaiting_snapshot = False
         mm.stale = False
         mm.signals.reset_book()
-        mm.reset_top()
+        self._reset_top(mm)
         self._refresh(mm, ev.ts_ms)
         return self._run([mm], ev.ts_ms)
 
@@ -244,14 +280,21 @@ class Engine:
         if changed:
             bid, bs, ask, as_ = mm.top
             mm.signals.on_top(ts, bid, bs, ask, as_)
+            if changed == 2 and mm.pos.qty:
+                self._pnl_dirty.add(mm.ticker)  # the mark moved
         return changed
+
+    def _reset_top(self, mm: MarketMaker) -> None:
+        mm.reset_top()
+        if mm.pos.qty:
+            self._pnl_dirty.add(mm.ticker)
 
     def _book_error(self, mm: MarketMaker, ts: int, reason: str) -> list[Command]:
         self.counters["book_errors"] += 1
         mm.awaiting_snapshot = True
         mm.book.clear()
         mm.signals.reset_book()
-        mm.reset_top()
+        self._reset_top(mm)
         mm.quote_block = f"book error, awaiting snapshot: {reason}"
         return self._run([mm], ts)
 
@@ -261,12 +304,18 @@ class Engine:
             return []
         mid = mm.ctx.mid
         mm.signals.on_trade(ev.ts_ms, ev.price / PRICE_SCALE, ev.count, None if mid is None else mid / PRICE_SCALE)
+        if not mm.kick:  # the signals changed: the next Tick re-quotes with them
+            mm.kick = True
+            self._schedule(mm, 0)
         return []
 
     def on_external_signal(self, ev: ExternalSignal) -> list[Command]:
         setter = getattr(self.alpha, "set_fair_value", None)
         if setter is not None:
+            full = self._tick_state != self._global_state()
             setter(ev.ticker, ev.fair_value)
+            if not full:  # only this market's skew changed, and it is run now
+                self._tick_state = self._global_state()
         mm = self.markets.get(ev.ticker)
         return self._run([mm], ev.ts_ms) if mm is not None else []
 
@@ -280,7 +329,7 @@ class Engine:
             mm.awaiting_snapshot = True
             mm.book.clear()
             mm.signals.reset_book()
-            mm.reset_top()
+            self._reset_top(mm)
             mms.append(mm)
         return self._run(mms, ev.ts_ms)
 
@@ -316,6 +365,7 @@ class Engine:
         pos = self.portfolio.positions.get(ev.ticker)
         if pos is not None and not pos.settled:
             self.portfolio.settle(ev.ticker, ev.settlement_value)
+            self._pnl_dirty.add(ev.ticker)
         if mm is not None:
             self._touch(mm)
             self._maybe_drop(mm)
@@ -398,6 +448,7 @@ class Engine:
         self.counters["fills"] += 1
         ts = ev.ts_ms
         self.portfolio.apply_fill(ev.ticker, ev.side, ev.price, ev.count, ev.fee)
+        self._pnl_dirty.add(ev.ticker)
         mm, o = self._find(ev.client_order_id, ev.order_id)
         if mm is None:
             mm = self.markets.get(ev.ticker)
@@ -459,6 +510,7 @@ class Engine:
                 mark = round(mid) if mid is not None else ONE_DOLLAR // 2
                 pos.cost = abs(new) * (mark if new > 0 else ONE_DOLLAR - mark)
             pos.qty = new
+            self._pnl_dirty.add(ev.ticker)
         mm = self.markets.get(ev.ticker)
         if mm is None:
             return []
@@ -494,8 +546,10 @@ class Engine:
 
     def _touch(self, mm: MarketMaker) -> None:
         new = mm.compute_exposure()
-        self._total_exposure += new - mm.exposure
+        total = self._total_exposure = self._total_exposure + new - mm.exposure
         mm.exposure = new
+        if total > self._exposure_free:
+            self._full_tick = True  # near the total limit every market's room depends on the others
 
     def _maybe_drop(self, mm: MarketMaker) -> None:
         if mm.ticker in self._removing and not mm.has_risk():
@@ -503,26 +557,140 @@ class Engine:
             self.markets.pop(mm.ticker, None)
             self._total_exposure -= mm.exposure
             mm.exposure = 0
+            self._pnl_dirty.add(mm.ticker)
 
     # == timers ================================================================================
     def on_tick(self, ev: Tick) -> list[Command]:
+        """Time passes. Runs only the markets whose deadline came (see ``_due``), in market order.
+
+        A market that no timer concerns costs nothing here: a Tick with nothing due returns ``[]``
+        after a look at the top of a heap. Every Tick runs every market (the reference
+        behaviour, ``_full_tick_run``) when global state changed since the last one (kill switch,
+        halt, trading on/off, alpha, a new UTC day), near the total exposure limit (where each
+        market's room depends on all others), or when time went backwards.
+        """
         ts = ev.ts_ms
+        state = self._global_state()
+        if (
+            self._full_tick
+            or not self._lazy
+            or state is None
+            or state != self._tick_state
+            or ts < self._max_run_ts
+            or ts // _DAY_MS != self.risk.day
+            or self._total_exposure > self._exposure_free
+        ):
+            return self._full_tick_run(ts, state)
+        heap = self._heap
+        if not heap or heap[0][0] > ts:
+            return self._check_loss(ts)
+        due: list[MarketMaker] = []
+        markets = self.markets
+        while heap and heap[0][0] <= ts:
+            _, seq, mm = heappop(heap)
+            if seq != mm.heap_seq:
+                continue  # superseded by an earlier deadline
+            mm.heap_due = NEVER
+            if markets.get(mm.ticker) is not mm:
+                continue  # dropped
+            d = self._due(mm, ts)
+            if d > ts:
+                self._schedule(mm, d)
+            else:
+                due.append(mm)
         stale_ms = self.risk.stale_ms
         timeout = self._inflight_ms
-        for mm in self.markets.values():
-            mm.signals.advance(ts)
-            if not mm.awaiting_snapshot and not mm.closed and ts - mm.book.updated_ms > stale_ms:
-                mm.stale = True
-            for o in mm.orders.values():
-                if o.inflight is not None and ts - o.inflight_ms > timeout:
-                    # no answer: forget the command so the diff can retry (a cancel is re-sent)
-                    o.inflight = None
-                    o.pending_price = o.pending_remaining = 0
-            self._touch(mm)
+        for mm in due:
+            self._tick_market(mm, ts, stale_ms, timeout)
         out = self._check_loss(ts)
         if out:
             return out
+        if not due:
+            return due  # type: ignore[return-value]
+        if len(due) > 1:
+            due.sort(key=_ordinal)
+        self.counters["tick_runs"] += len(due)
+        return self._run(due, ts)
+
+    def _tick_market(self, mm: MarketMaker, ts: int, stale_ms: int, timeout: int) -> None:
+        mm.signals.advance(ts)
+        if not mm.awaiting_snapshot and not mm.closed and ts - mm.book.updated_ms > stale_ms:
+            mm.stale = True
+        for o in mm.orders.values():
+            if o.inflight is not None and ts - o.inflight_ms > timeout:
+                # no answer: forget the command so the diff can retry (a cancel is re-sent)
+                o.inflight = None
+                o.pending_price = o.pending_remaining = 0
+        self._touch(mm)
+
+    def _full_tick_run(self, ts: int, state: object) -> list[Command]:
+        """Every market's timers and pipeline (the reference behaviour of a Tick)."""
+        self.counters["full_ticks"] += 1
+        self._full_tick = False
+        self._tick_state = state
+        stale_ms = self.risk.stale_ms
+        timeout = self._inflight_ms
+        for mm in self.markets.values():
+            self._tick_market(mm, ts, stale_ms, timeout)
+        out = self._check_loss(ts)
+        if out:
+            return out
+        self.counters["tick_runs"] += len(self.markets)
         return self._run(list(self.markets.values()), ts)
+
+    def _global_state(self) -> object:
+        """What every market's quotes depend on; None if unknown (an alpha without ``state_key``)."""
+        key = getattr(self.alpha, "state_key", None)
+        if key is None:
+            return None
+        risk = self.risk
+        return (self.trading, risk.killed, risk.halted, key())
+
+    def _schedule(self, mm: MarketMaker, due: int) -> None:
+        """Make sure a Tick at or after ``due`` looks at ``mm``."""
+        if due < mm.heap_due:
+            self._heap_seq = seq = self._heap_seq + 1
+            mm.heap_due = due
+            mm.heap_seq = seq
+            heappush(self._heap, (due, seq, mm))
+
+    def _due(self, mm: MarketMaker, ts: int) -> int:
+        """The earliest Tick time at which running ``mm`` could differ from its last run (at
+        ``mm.run_ts``) with no event in between: every timer its pipeline reads."""
+        if mm.kick:
+            return 0
+        d = mm.hold_due  # a debounced reprice is released
+        sd = mm.strat_due  # the strategy's quote drifts with time (A-S: tau, decaying sigma)
+        if sd < d:
+            if mm.strat_lazy and sd <= ts:
+                mm.strat_lazy = False
+                f = getattr(mm.strategy, "next_change_ms", None)
+                sd = mm.strat_due = f(mm.ctx) if f is not None else sd
+            if sd < d:
+                d = sd
+        if not mm.awaiting_snapshot and not mm.closed and not mm.stale:
+            x = mm.book.updated_ms + self._stale_due  # the book goes stale
+            if x < d:
+                d = x
+        for o in mm.orders.values():
+            if o.inflight is not None:
+                x = o.inflight_ms + self._inflight_due  # an unanswered command times out
+                if x < d:
+                    d = x
+        run_ts = mm.run_ts
+        if mm.blocked_until:
+            for x in mm.blocked_until.values():  # a reject backoff ends
+                if run_ts < x < d:
+                    d = x
+        x = mm.cw_ms  # the close window begins
+        if run_ts < x < d:
+            d = x
+        trades = mm.signals._trades
+        if trades:
+            x = trades[0][0] + self._window_due  # a trade leaves the volatility window
+            if x < d:
+                d = x
+        return d
 
     def _marks(self) -> dict[str, int | None]:
         out: dict[str, int | None] = {}
@@ -534,8 +702,30 @@ class Engine:
     def total_pnl(self) -> int:
         return self.portfolio.total_pnl(self._marks())
 
+    def _total_pnl_fast(self) -> int:
+        """``total_pnl()`` kept incrementally: only markets whose mark or position changed."""
+        dirty = self._pnl_dirty
+        if dirty:
+            parts = self._pnl_parts
+            positions = self.portfolio.positions
+            markets = self.markets
+            total = self._pnl_sum
+            for t in dirty:
+                pos = positions.get(t)
+                if pos is None:
+                    new = 0
+                else:
+                    mm = markets.get(t)
+                    mid = mm.ctx.mid if mm is not None else None
+                    new = pos.realized + pos.unrealized(round(mid) if mid is not None else None)
+                total += new - parts.get(t, 0)
+                parts[t] = new
+            self._pnl_sum = total
+            dirty.clear()
+        return self._pnl_sum - self.portfolio.fees_paid
+
     def _check_loss(self, ts: int) -> list[Command]:
-        if self.risk.update_pnl(ts, self.total_pnl()):
+        if self.risk.update_pnl(ts, self._total_pnl_fast()):
             return self._cancel_everything(ts, self.risk.halted or "daily_loss")
         return []
 
@@ -554,6 +744,7 @@ class Engine:
                     o.inflight = "cancel"
                     o.inflight_ms = ts
             mm.quote_block = reason
+        self._full_tick = True
         self.counters["commands"] += 1
         return [CancelAll(ticker="", reason=reason)]
 
@@ -631,19 +822,36 @@ class Engine:
         proposed: list[Command] = []
         by_ticker: dict[str, MarketMaker] = {}
         for mm in mms:
+            mm.run_ts = ts
+            mm.kick = False
             if mm.closed and not mm.orders:
+                mm.hold_due = mm.strat_due = NEVER
                 continue
             targets = self._targets(mm, ts)
             mm.last_targets = targets
+            if mm.quote_block is None:  # the strategy quoted: its quotes may drift with time
+                strategy = mm.strategy
+                if getattr(strategy, "time_invariant", False):
+                    mm.strat_due = NEVER
+                else:
+                    mm.strat_due = ts + 1  # asked at the next Tick (strategy.next_change_ms)
+                    mm.strat_lazy = True
+            else:
+                mm.strat_due = NEVER
             blocked = [t for t, until in mm.blocked_until.items() if until > ts] if mm.blocked_until else ()
-            cmds = diff(mm.ticker, targets, mm.orders.values(), mm.market.grid, self.exec, ts, self.next_id, blocked)
+            cmds, mm.hold_due = diff_held(
+                mm.ticker, targets, mm.orders.values(), mm.market.grid, self.exec, ts, self.next_id, blocked
+            )
             if cmds:
                 proposed.extend(cmds)
                 by_ticker[mm.ticker] = mm
             mm.requote_pending = False
-        if not proposed:
-            return proposed
-        return self._emit(proposed, by_ticker, ts)
+        if ts > self._max_run_ts:
+            self._max_run_ts = ts
+        out = self._emit(proposed, by_ticker, ts) if proposed else proposed
+        for mm in mms:
+            self._schedule(mm, self._due(mm, ts))
+        return out
 
     def _emit(self, proposed: list[Command], by_ticker: dict[str, MarketMaker], ts: int) -> list[Command]:
         budget = self._budget
@@ -652,7 +860,9 @@ class Engine:
             if len(kept) < len(proposed):
                 self.counters["budget_deferred"] += len(proposed) - len(kept)
                 for c in proposed:
-                    by_ticker[c.ticker].requote_pending = True
+                    mm = by_ticker[c.ticker]
+                    mm.requote_pending = True
+                    mm.kick = True
             proposed = kept
             self._budget = budget - sum(command_cost(c, self.exec) for c in kept)
         elif len(proposed) > 1:
@@ -666,6 +876,7 @@ class Engine:
                 v = risk.check(c, mm, self._total_exposure - mm.exposure, open_orders, ts)
                 if v is not None:
                     risk.record(v, c.ticker, ts)
+                    mm.kick = True  # re-proposed (and checked again) at every Tick
                     continue
             self._apply_command(mm, c, ts)
             if isinstance(c, PlaceOrder):

@@ -93,6 +93,9 @@ def place_command(ticker: str, t: TargetOrder, client_order_id: str) -> PlaceOrd
     )
 
 
+NEVER = 1 << 62
+
+
 def diff(
     ticker: str,
     targets: Sequence[TargetOrder],
@@ -104,10 +107,31 @@ def diff(
     blocked_tags: Iterable[str] = (),
 ) -> list[Command]:
     """Commands that move ``live`` toward ``targets``; ``blocked_tags`` may not be placed now."""
+    return diff_held(ticker, targets, live, grid, params, now_ms, new_id, blocked_tags)[0]
+
+
+def diff_held(
+    ticker: str,
+    targets: Sequence[TargetOrder],
+    live: Iterable[LiveOrder],
+    grid: PriceGrid,
+    params: ExecutionParams,
+    now_ms: int,
+    new_id: Callable[[], str],
+    blocked_tags: Iterable[str] = (),
+) -> tuple[list[Command], int]:
+    """``diff`` plus the earliest time a reprice it held back (debounce) would be sent (or NEVER)."""
+    held = NEVER
     groups: dict[str, list[LiveOrder]] = {}
     for o in live:
         if o.inflight != "cancel":
-            groups.setdefault(o.tag, []).append(o)
+            g = groups.get(o.tag)
+            if g is None:
+                groups[o.tag] = [o]
+            else:
+                g.append(o)
+    if not targets and not groups:
+        return [], held
     cancels: list[Command] = []
     changes: list[Command] = []
     places: list[Command] = []
@@ -116,14 +140,11 @@ def diff(
     for t in targets:
         for o in groups.get(t.tag, ()):
             if o.compatible(t):
-                if (
-                    o.price != t.price
-                    and o.inflight is None
-                    and (o.amend_failed or not params.use_amend)
-                    and not _debounced(o, t, grid, params, now_ms)
-                ):
-                    replace.add(t.tag)  # reprice by cancel + place
-                    break
+                if o.price != t.price and o.inflight is None and (o.amend_failed or not params.use_amend):
+                    if not _debounced(o, t, grid, params, now_ms):
+                        replace.add(t.tag)  # reprice by cancel + place
+                        break
+                    held = min(held, _release(o, t, params))
                 keep_by_tag[t.tag] = o
                 break
 
@@ -133,7 +154,7 @@ def diff(
             if o is not keep and o.inflight is None and o.order_id:
                 cancels.append(cancel_command(o, "reprice" if tag in replace else "no target"))
 
-    blocked = set(blocked_tags)
+    blocked = set(blocked_tags) if blocked_tags else ()
     for t in targets:
         keep = keep_by_tag.get(t.tag)
         if keep is None:
@@ -151,13 +172,22 @@ def diff(
         if keep.price != t.price:
             if not _debounced(keep, t, grid, params, now_ms):
                 changes.append(_amend(ticker, keep, t))
-            elif t.size < keep.remaining:
-                changes.append(_decrease(ticker, keep, t.size))
+            else:
+                held = min(held, _release(keep, t, params))
+                if t.size < keep.remaining:
+                    changes.append(_decrease(ticker, keep, t.size))
         elif t.size < keep.remaining:
             changes.append(_decrease(ticker, keep, t.size))
         elif t.size > keep.remaining:
             changes.append(_amend(ticker, keep, t))
-    return cancels + changes + places
+    if cancels:
+        cancels.extend(changes)
+        cancels.extend(places)
+        return cancels, held
+    if changes:
+        changes.extend(places)
+        return changes, held
+    return places, held
 
 
 def _amend(ticker: str, o: LiveOrder, t: TargetOrder) -> AmendOrder:
@@ -185,6 +215,11 @@ def _debounced(o: LiveOrder, t: TargetOrder, grid: PriceGrid, params: ExecutionP
         return False
     ticks = abs(grid.ticks_between(o.price, t.price))
     return ticks < params.min_move_ticks
+
+
+def _release(o: LiveOrder, t: TargetOrder, params: ExecutionParams) -> int:
+    """When a debounced reprice of ``o`` to ``t`` stops being held back (its maximum age)."""
+    return o.priced_ms + (t.max_age_ms or int(params.max_quote_age_s * 1000))
 
 
 def command_cost(cmd: Command, params: ExecutionParams) -> int:

@@ -19,6 +19,7 @@ from kalshi_mm.domain.portfolio import Position
 from kalshi_mm.domain.units import ONE_DOLLAR, Price, Qty
 
 Top = tuple[Price | None, Qty, Price | None, Qty]
+NEVER = 1 << 62  # a time (ms) that never comes
 _EMPTY_TOP: Top = (None, 0, None, 0)
 
 
@@ -31,18 +32,27 @@ class MarketMaker:
         "book",
         "closed",
         "ctx",
+        "cw_ms",
         "enabled",
         "exposure",
+        "heap_due",
+        "heap_seq",
+        "hold_due",
+        "kick",
         "last_targets",
         "market",
         "orders",
+        "ordinal",
         "pos",
         "position_limit",
         "quote_block",
         "requote_pending",
+        "run_ts",
         "signals",
         "size_scale",
         "stale",
+        "strat_due",
+        "strat_lazy",
         "strategy",
         "ticker",
         "top",
@@ -77,6 +87,17 @@ class MarketMaker:
         self.quote_block: str | None = "awaiting book snapshot"
         self.last_targets: tuple[TargetOrder, ...] = ()
         self.requote_pending = False  # a budget cut left work to do
+        # timers (see Engine.on_tick): the engine keeps each market in a heap keyed by the next
+        # time a Tick could change its quotes; these are the pieces of that deadline
+        self.ordinal = 0  # position in the engine's markets dict (ticks run markets in this order)
+        self.heap_due = NEVER  # due time of this market's live heap entry (NEVER: none)
+        self.heap_seq = 0  # sequence number of that entry
+        self.run_ts = 0  # ts of the last pipeline run
+        self.kick = False  # run at the next Tick (a trade changed the signals, a command was refused ...)
+        self.hold_due = NEVER  # a debounced reprice is released at this time
+        self.strat_due = NEVER  # the strategy's quote may change with time alone from here on
+        self.strat_lazy = False  # strat_due is a placeholder: ask the strategy at the next Tick
+        self.cw_ms = NEVER  # start of the close window (no opening risk from here on)
 
     @property
     def position(self) -> Qty:

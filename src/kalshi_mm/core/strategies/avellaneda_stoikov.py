@@ -18,6 +18,8 @@ never quoted at a guaranteed loss.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,6 +27,9 @@ from kalshi_mm.core.strategies.as_formula import as_quotes
 from kalshi_mm.core.strategies.base import QuoteContext, StrategyBase, TargetOrder, contracts, to_grid
 from kalshi_mm.domain.market import Market
 from kalshi_mm.domain.units import PRICE_SCALE, Price, Qty
+
+NEVER = 1 << 62
+_EDGE = 1e-6  # Price units: keep this far from a rounding boundary when bounding the drift
 
 
 @dataclass(slots=True)
@@ -55,6 +60,8 @@ class AvellanedaStoikov(StrategyBase):
         self.size: Qty = contracts(self.p.order_size)
         self.uses_top_size = self.p.use_microprice  # type: ignore[misc]
         self.last: dict[str, float] = {}
+        # what the last quote needs to bound its drift with time (next_change_ms)
+        self._drift: tuple[int, float, float, float, float, float, bool] | None = None
 
     def inputs(self, ctx: QuoteContext) -> tuple[float, float, float, float, float] | None:
         """(s, q, sigma, tau, k) in dollars / contracts / seconds, or None without a two-sided book."""
@@ -79,6 +86,7 @@ class AvellanedaStoikov(StrategyBase):
     def quote(self, ctx: QuoteContext) -> tuple[TargetOrder, ...]:
         x = self.inputs(ctx)
         if x is None:
+            self._drift = None
             return ()
         s, q, sigma, tau, k = x
         p = self.p
@@ -89,6 +97,7 @@ class AvellanedaStoikov(StrategyBase):
         if p.fee_aware and bid is not None and ask is not None:
             bid, ask = self._fee_widen(ctx, bid, ask)
         self.last = {"s": s, "q": q, "sigma": sigma, "tau": tau, "k": k, "bid_f": bid_f, "ask_f": ask_f}
+        self._drift = (ctx.ts_ms, q, sigma, tau, bid_f, ask_f, sigma > p.min_sigma and p.sigma_source != "trades")
         size = self.size
         out: list[TargetOrder] = []
         if bid is not None:
@@ -96,6 +105,63 @@ class AvellanedaStoikov(StrategyBase):
         if ask is not None:
             out.append(TargetOrder("ask", "ask", ask, size))
         return tuple(out)
+
+    def next_change_ms(self, ctx: QuoteContext) -> int:
+        """A time before which the last quote cannot change unless an input other than time does.
+
+        Time enters only through ``X = sigma^2 tau``, which never grows: ``tau`` shrinks toward
+        the close and the EWMA part of sigma decays (rate at most ``1 / tau_ewma``). The bid is
+        ``... - gamma (q + 1/2) X`` and the ask ``... - gamma (q - 1/2) X``; the distance of each
+        float quote to the grid boundary it moves toward bounds how far X may fall, and the two
+        decay rates bound how soon it can. Conservative: an early answer only costs a re-quote.
+        """
+        d = self._drift
+        if d is None:
+            return NEVER
+        t0, q, sigma, tau, bid_f, ask_f, sigma_decays = d
+        x0 = sigma * sigma * tau
+        close = self.market.close_ts_ms
+        tau_decays = close > t0
+        if x0 <= 0.0 or not (sigma_decays or tau_decays):
+            return NEVER
+        if not (bid_f == bid_f and ask_f == ask_f):
+            return t0 + 1
+        prices = self.market.grid.prices
+        gscale = self.p.gamma * PRICE_SCALE
+        allowed = math.inf  # how far X may fall with both rounded quotes unchanged
+        # bid: grid.floor(y) with y = bid_f * 10^4 + 1e-9, constant on [prices[i-1], prices[i])
+        y = bid_f * PRICE_SCALE + 1e-9
+        rate = gscale * (q + 0.5)  # dy / d(-X)
+        if rate:
+            i = bisect_right(prices, math.floor(y))
+            if rate > 0:
+                room = (prices[i] - y) if i < len(prices) else math.inf
+            else:
+                room = (y - prices[i - 1]) if i else math.inf
+            allowed = (room - _EDGE) / abs(rate)
+        # ask: grid.ceil(z) with z = ask_f * 10^4 - 1e-9, constant on (prices[j-1], prices[j]]
+        z = ask_f * PRICE_SCALE - 1e-9
+        rate = gscale * (q - 0.5)
+        if rate:
+            j = bisect_left(prices, math.ceil(z))
+            if rate > 0:
+                room = (prices[j] - z) if j < len(prices) else math.inf
+            else:
+                room = (z - prices[j - 1]) if j else math.inf
+            allowed = min(allowed, (room - _EDGE) / abs(rate))
+        if allowed <= 0.0:
+            return t0 + 1
+        if allowed >= x0:
+            return NEVER  # not even X = 0 moves a quote across a boundary
+        budget = -math.log1p(-allowed / x0)  # ln X may fall by this much
+        if sigma_decays and tau_decays:
+            budget /= 2.0
+        dt = math.inf
+        if sigma_decays:
+            dt = ctx.signals._tau_ms * budget
+        if tau_decays:
+            dt = min(dt, (close - t0) * -math.expm1(-budget))
+        return t0 + max(1, int(dt)) if dt < NEVER else NEVER
 
     def _fee_widen(self, ctx: QuoteContext, bid: Price, ask: Price) -> tuple[Price | None, Price | None]:
         fees, grid, size = ctx.fees, ctx.market.grid, self.size

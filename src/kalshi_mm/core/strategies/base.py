@@ -100,7 +100,17 @@ class QuoteContext:
 
 
 class Strategy(Protocol):
-    """A per-market quoting policy."""
+    """A per-market quoting policy.
+
+    Time: ``Engine`` re-runs a market on a ``Tick`` only when something it reads may have changed
+    with time. A strategy says how its quotes depend on the clock with one of (optional):
+
+    - ``time_invariant = True``: ``quote`` never reads ``ctx.ts_ms``;
+    - ``next_change_ms(ctx) -> int``: a time (ms) before which the last ``quote`` would return
+      the same targets if every other input stayed the same (earlier is always safe);
+
+    without either, the strategy is re-run on every Tick.
+    """
 
     name: ClassVar[str]
     #: True if quotes depend on top-of-book *sizes* (so size-only changes must requote).

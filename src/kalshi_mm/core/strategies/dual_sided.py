@@ -31,6 +31,8 @@ from kalshi_mm.core.strategies.base import IOC, QuoteContext, StrategyBase, Targ
 from kalshi_mm.domain.market import Market
 from kalshi_mm.domain.units import ONE_DOLLAR, Price, Qty
 
+NEVER = 1 << 62
+
 
 @dataclass(slots=True)
 class DualSidedParams:
@@ -69,6 +71,7 @@ class DualSided(StrategyBase):
         self.tp_decay = 0  # ticks the take-profit has decayed through exit TTL expiries
         self.last_decay_ms = 0
         self.last_reduce_ms: int | None = None
+        self._next_change = NEVER  # the last quote's timers (exit TTL, reduce cooldown)
 
     # -- hooks -------------------------------------------------------------------------------
     def on_fill(self, side: str, price: Price, count: Qty, tag: str, ctx: QuoteContext) -> None:
@@ -134,6 +137,7 @@ class DualSided(StrategyBase):
         if ask is not None and no_inv < self.max_inv:
             out.append(TargetOrder("ask", "ask", ask, self.bid_size, max_age_ms=self.quote_ttl_ms))
 
+        self._next_change = NEVER
         if pos == 0:
             self.tp_decay = 0
             return tuple(out)
@@ -149,6 +153,8 @@ class DualSided(StrategyBase):
         ):
             self.tp_decay += 1
             self.last_decay_ms = ts
+        if live_exit is not None and self.tp_decay < self.p.take_profit_ticks:
+            self._next_change = max(live_exit.priced_ms, self.last_decay_ms) + self.exit_ttl_ms
         tp = self.p.take_profit_ticks - self.tp_decay
         if yes_inv:
             entry = grid.ceil(math.ceil(ctx.avg_cost - 1e-9))
@@ -183,7 +189,13 @@ class DualSided(StrategyBase):
                 out.append(self._reduce("ask", b, min(self.reduce_step, yes_inv)))
             elif no_inv >= self.max_inv and a is not None:
                 out.append(self._reduce("bid", a, min(self.reduce_step, no_inv)))
+        elif (yes_inv >= self.max_inv and b is not None) or (no_inv >= self.max_inv and a is not None):
+            self._next_change = min(self._next_change, self.last_reduce_ms + self.reduce_cooldown_ms)
         return tuple(out)
+
+    def next_change_ms(self, ctx: QuoteContext) -> int:
+        """When the last quote's timers (exit TTL, reduce cooldown) could change it."""
+        return self._next_change
 
     @staticmethod
     def _reduce(side: str, price: Price, size: Qty) -> TargetOrder:

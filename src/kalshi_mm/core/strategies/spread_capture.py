@@ -42,6 +42,7 @@ def _step(grid: PriceGrid, p: Price, ticks: int) -> Price | None:
 
 class SpreadCapture(StrategyBase):
     name: ClassVar[str] = "spread_capture"
+    time_invariant: ClassVar[bool] = True  # quotes depend on the book and position, not the clock
     Params = SpreadCaptureParams
 
     def __init__(self, params: SpreadCaptureParams | None, market: Market) -> None:
