@@ -155,7 +155,8 @@ class Engine:
         self._pnl_parts: dict[str, int] = {}
         self._pnl_sum = 0
         self._pnl_dirty: set[str] = set()
-        self.counters: dict[str, int] = {
+        self._events = 0
+        self._counters: dict[str, int] = {
             "events": 0,
             "commands": 0,
             "fills": 0,
@@ -191,11 +192,36 @@ class Engine:
     def handle(self, event: Any, *, budget: int | None = None) -> list[Command]:
         """Apply one event; return the commands to send. ``budget``: write tokens available now."""
         self._budget = budget
-        self.counters["events"] += 1
+        self._events += 1
         ts = event.ts_ms
         if ts > self.now_ms:
             self.now_ms = ts
-        return self._handlers[type(event)](event)
+        if type(event) is not BookDelta:
+            return self._handlers[type(event)](event)
+        # the hot path (``on_book_delta``), inline
+        mm = self.markets.get(event.ticker)
+        if mm is None:
+            return []
+        price = event.price
+        try:
+            if event.side == "yes":
+                mm.yes_apply(price, event.delta)
+                touched = price >= mm.thr_yes
+            else:
+                mm.no_apply(price, event.delta)
+                touched = price >= mm.thr_no
+        except ProtocolError as e:
+            return self._book_error(mm, ts, str(e))
+        mm.book.updated_ms = ts
+        if mm.awaiting_snapshot or not (touched or mm.stale):
+            return []
+        return self._top_touched(mm, ts)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        c = self._counters
+        c["events"] = self._events
+        return c
 
     def next_id(self) -> str:
         self._seq += 1
@@ -255,31 +281,43 @@ class Engine:
         ts = ev.ts_ms
         try:
             if ev.side == "yes":
-                mm.book.yes.apply(price, ev.delta)
-                thr = mm.top[0]
-                touched = thr is None or price >= thr
+                mm.yes_apply(price, ev.delta)
+                touched = price >= mm.thr_yes  # -1 when there is no top yet
             else:
-                mm.book.no.apply(price, ev.delta)
-                thr = mm.top[2]
-                touched = thr is None or price >= ONE_DOLLAR - thr
+                mm.no_apply(price, ev.delta)
+                touched = price >= mm.thr_no
         except ProtocolError as e:
             return self._book_error(mm, ts, str(e))
         mm.book.updated_ms = ts
-        if mm.awaiting_snapshot:
+        if mm.awaiting_snapshot or not (touched or mm.stale):
             return []
-        if not touched and not mm.stale:
-            return []
+        return self._top_touched(mm, ts)
+
+    def _top_touched(self, mm: MarketMaker, ts: int) -> list[Command]:
+        """A delta at or above the top (or on a stale book): refresh the top, re-quote if it moved."""
+        was_stale = mm.stale
         mm.stale = False
         changed = self._refresh(mm, ts)
         if changed == 2 or (changed == 1 and mm.strategy.uses_top_size) or mm.quote_block:
+            qb = mm.quote_block
+            if (
+                qb is not None
+                and not mm.orders
+                and not mm.last_targets
+                and not mm.requote_pending
+                and self._block_reason(mm, ts) == qb
+            ):
+                # still blocked for the same reason, nothing to cancel: a run is a no-op
+                if was_stale:
+                    self._schedule(mm, mm.book.updated_ms + self._stale_due)  # its next stale flip
+                return []
             return self._run([mm], ts)
         return []
 
     def _refresh(self, mm: MarketMaker, ts: int) -> int:
         changed = mm.refresh_top()
         if changed:
-            bid, bs, ask, as_ = mm.top
-            mm.signals.on_top(ts, bid, bs, ask, as_)
+            mm.signals.on_top_tuple(ts, mm.top)
             if changed == 2 and mm.pos.qty:
                 self._pnl_dirty.add(mm.ticker)  # the mark moved
         return changed

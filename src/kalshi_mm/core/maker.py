@@ -41,6 +41,7 @@ class MarketMaker:
         "kick",
         "last_targets",
         "market",
+        "no_apply",
         "orders",
         "ordinal",
         "pos",
@@ -54,8 +55,11 @@ class MarketMaker:
         "strat_due",
         "strat_lazy",
         "strategy",
+        "thr_no",
+        "thr_yes",
         "ticker",
         "top",
+        "yes_apply",
     )
 
     def __init__(
@@ -80,6 +84,11 @@ class MarketMaker:
         self.awaiting_snapshot = True  # no book until the first snapshot
         self.stale = False
         self.top: Top = _EMPTY_TOP
+        # a delta at or above these (YES bid / NO bid price) may change ``top``; -1: no top yet
+        self.thr_yes: Price = -1
+        self.thr_no: Price = -1
+        self.yes_apply = self.book.yes.apply  # the ladders are reset in place, never replaced
+        self.no_apply = self.book.no.apply
         self.position_limit = position_limit  # volatility-adjusted per-market limit
         self.size_scale = 1.0
         self.exposure: Qty = 0  # cached max(worst long, worst short)
@@ -124,7 +133,7 @@ class MarketMaker:
         return out
 
     @staticmethod
-    def _best_ex_own(ladder: Ladder, own: list[tuple[Price, Qty]]) -> tuple[Price | None, Qty]:
+    def _best_ex_own(ladder: Ladder, own: list[tuple[Price, Qty]] | None) -> tuple[Price | None, Qty]:
         prices, sizes = ladder.prices, ladder.sizes
         i = len(prices) - 1
         if not own:
@@ -143,11 +152,32 @@ class MarketMaker:
     def refresh_top(self) -> int:
         """Recompute ``top``; 0 = unchanged, 1 = sizes changed, 2 = a price changed."""
         orders = self.orders
+        yes, no = self.book.yes, self.book.no
         if orders:
-            bid, bs = self._best_ex_own(self.book.yes, self._own("bid"))
-            nb, as_ = self._best_ex_own(self.book.no, self._own("ask"))
+            # our live sizes per price, YES bid ladder (bids) and NO bid ladder (asks), one pass
+            ob: list[tuple[Price, Qty]] | None = None
+            oa: list[tuple[Price, Qty]] | None = None
+            for o in orders.values():
+                r = o.remaining
+                if r <= 0:
+                    continue
+                if o.side == "bid":
+                    if ob is None:
+                        ob = [(o.price, r)]
+                    else:
+                        ob.append((o.price, r))
+                    if o.inflight == "amend" and o.pending_price and o.pending_price != o.price:
+                        ob.append((o.pending_price, o.pending_remaining))
+                else:
+                    if oa is None:
+                        oa = [(ONE_DOLLAR - o.price, r)]
+                    else:
+                        oa.append((ONE_DOLLAR - o.price, r))
+                    if o.inflight == "amend" and o.pending_price and o.pending_price != o.price:
+                        oa.append((ONE_DOLLAR - o.pending_price, o.pending_remaining))
+            bid, bs = self._best_ex_own(yes, ob)
+            nb, as_ = self._best_ex_own(no, oa)
         else:
-            yes, no = self.book.yes, self.book.no
             if yes.prices:
                 bid = yes.prices[-1]
                 bs = yes.sizes[bid]
@@ -166,6 +196,8 @@ class MarketMaker:
             changed = 1
         else:
             changed = 2
+            self.thr_yes = -1 if bid is None else bid
+            self.thr_no = -1 if nb is None else nb
         self.top = (bid, bs, ask, as_)
         ctx = self.ctx
         ctx.best_bid, ctx.bid_size, ctx.best_ask, ctx.ask_size = bid, bs, ask, as_
@@ -173,6 +205,7 @@ class MarketMaker:
 
     def reset_top(self) -> None:
         self.top = _EMPTY_TOP
+        self.thr_yes = self.thr_no = -1
         ctx = self.ctx
         ctx.best_bid, ctx.bid_size, ctx.best_ask, ctx.ask_size = None, 0, None, 0
 

@@ -27,8 +27,6 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from kalshi_mm.domain.book import order_flow_imbalance
-
 _LN2 = math.log(2.0)
 _EPS_P = 1e-4
 
@@ -149,17 +147,41 @@ class MarketSignals:
 
     def on_top(self, ts_ms: int, bid: int | None, bid_size: int, ask: int | None, ask_size: int) -> None:
         """A new top of book (Price ints and Qty ints), e.g. after a delta touched the best level."""
-        top = (bid, bid_size, ask, ask_size)
+        self.on_top_tuple(ts_ms, (bid, bid_size, ask, ask_size))
+
+    def on_top_tuple(self, ts_ms: int, top: tuple[int | None, int, int | None, int]) -> None:
+        """``on_top`` with the top as one ``(bid, bid_size, ask, ask_size)`` tuple."""
         prev = self._top
+        cb, cbs, ca, cas = top
         if prev is not None:
-            e = order_flow_imbalance(prev, top)
+            # order_flow_imbalance(prev, top), inline
+            pb, pbs, pa, pas = prev
+            e = 0
+            if cb is not None and pb is not None:
+                if cb > pb:
+                    e += cbs
+                elif cb == pb:
+                    e += cbs - pbs
+                else:
+                    e -= pbs
+            if ca is not None and pa is not None:
+                if ca < pa:
+                    e -= cas
+                elif ca == pa:
+                    e -= cas - pas
+                else:
+                    e += pas
             if e:
-                self._ofi = self._decayed(self._ofi, self._ofi_ts, ts_ms, self._ofi_tau_ms) + e / 100.0
+                ofi = self._ofi
+                dt = ts_ms - self._ofi_ts
+                if dt > 0 and ofi:
+                    ofi *= math.exp(-dt / self._ofi_tau_ms)
+                self._ofi = ofi + e / 100.0
                 self._ofi_ts = ts_ms
         self._top = top
-        if bid is None or ask is None:
+        if cb is None or ca is None:
             return
-        mid = (bid + ask) / 20000.0
+        mid = (cb + ca) / 20000.0
         prev_mid = self._mid_p
         if prev_mid is None:
             self._mid_p = mid
