@@ -843,18 +843,23 @@ class Engine:
         ctx = mm.ctx
         ctx.ts_ms = ts
         pos = mm.pos
-        ctx.position = pos.qty
-        ctx.avg_cost = pos.avg_cost
-        scale = self.risk.size_scale(mm.signals.window_std())
+        qty = ctx.position = pos.qty
+        ctx.avg_cost = pos.cost / abs(qty) if qty else 0.0  # pos.avg_cost
+        risk = self.risk
+        scale = risk.size_scale(mm.signals.window_std())
         mm.size_scale = scale
-        mm.position_limit = self.risk.max_position if scale >= 1.0 else int(self.risk.max_position * scale)
-        ctx.max_position = mm.position_limit
-        mid = ctx.mid
-        ctx.skew = self.alpha.get_external_skew(mm.ticker, mid) if mid is not None else 0.0
-        ctx.live = mm.live_by_tag()
+        lim = mm.position_limit = risk.max_position if scale >= 1.0 else int(risk.max_position * scale)
+        ctx.max_position = lim
+        bb, ba = ctx.best_bid, ctx.best_ask
+        if bb is None or ba is None:  # ctx.mid
+            ctx.skew = 0.0
+        else:
+            ctx.skew = self.alpha.get_external_skew(mm.ticker, (bb + ba) / 2.0)
+        ctx._live = None  # ctx.live (mm.live_by_tag()), built if the strategy reads it
         targets = mm.strategy.quote(ctx)
-        others = self._total_exposure - mm.exposure
-        return self.risk.shape(targets, mm, others, ts)
+        if not targets:
+            return targets
+        return risk.shape(targets, mm, self._total_exposure - mm.exposure, ts)
 
     def _run(self, mms: list[MarketMaker], ts: int) -> list[Command]:
         proposed: list[Command] = []
@@ -868,17 +873,22 @@ class Engine:
             targets = self._targets(mm, ts)
             mm.last_targets = targets
             if mm.quote_block is None:  # the strategy quoted: its quotes may drift with time
-                strategy = mm.strategy
-                if getattr(strategy, "time_invariant", False):
+                if getattr(mm.strategy, "time_invariant", False):
                     mm.strat_due = NEVER
                 else:
                     mm.strat_due = ts + 1  # asked at the next Tick (strategy.next_change_ms)
                     mm.strat_lazy = True
             else:
                 mm.strat_due = NEVER
-            blocked = [t for t, until in mm.blocked_until.items() if until > ts] if mm.blocked_until else ()
+            orders = mm.orders
+            if not targets and not orders:
+                mm.hold_due = NEVER
+                mm.requote_pending = False
+                continue
+            bu = mm.blocked_until
+            blocked = [t for t, until in bu.items() if until > ts] if bu else ()
             cmds, mm.hold_due = diff_held(
-                mm.ticker, targets, mm.orders.values(), mm.market.grid, self.exec, ts, self.next_id, blocked
+                mm.ticker, targets, orders.values(), mm.market.grid, self.exec, ts, self.next_id, blocked
             )
             if cmds:
                 proposed.extend(cmds)

@@ -79,6 +79,7 @@ class MarketMaker:
         self.pos = position
         self.orders: dict[str, LiveOrder] = {}
         self.ctx = QuoteContext(market, self.book, self.signals, fees)
+        self.ctx._orders = self.orders  # ctx.live is built from these when a strategy reads it
         self.enabled = True  # False once remove_market asked to wind it down
         self.closed = False
         self.awaiting_snapshot = True  # no book until the first snapshot

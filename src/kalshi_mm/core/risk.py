@@ -96,6 +96,7 @@ class RiskManager:
         self.daily_pnl = 0
         self.rejections: deque[dict[str, Any]] = deque(maxlen=100)
         self.rejection_count = 0
+        self._resized: dict[int, tuple[TargetOrder, Qty, TargetOrder]] = {}  # id(t) -> (t, size, t')
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -151,14 +152,33 @@ class RiskManager:
         """Targets trimmed to pass ``check``: fat finger, volatility scale, capacity, close window."""
         if not targets:
             return targets
-        pos = mm.position
+        pos = mm.pos.qty
         scale = mm.size_scale
-        long_lim, short_lim = self.side_limits(mm, others_exposure, ts_ms)
-        tags = {t.tag: t for t in targets}
+        # side_limits(mm, others_exposure, ts_ms), inline
+        lim = mm.position_limit
+        x = self.max_total - others_exposure
+        if x < lim:
+            lim = x
+        long_lim = short_lim = lim
+        close = mm.market.close_ts_ms
+        if close > 0 and close - ts_ms <= self.close_ms:  # in_close_window
+            long_lim = min(long_lim, max(pos, 0))
+            short_lim = min(short_lim, max(-pos, 0))
         base_b = base_a = 0
         for o in mm.orders.values():
-            t = tags.get(o.tag)
-            if t is not None and o.inflight != "cancel" and o.compatible(t):
+            t = None
+            tag = o.tag
+            for x_ in targets:  # the last target with this tag (as a dict by tag would keep)
+                if x_.tag == tag:
+                    t = x_
+            if (
+                t is not None
+                and o.inflight != "cancel"
+                and o.side == t.side  # o.compatible(t)
+                and o.time_in_force == t.time_in_force
+                and o.post_only == t.post_only
+                and o.reduce_only == t.reduce_only
+            ):
                 continue  # will be replaced by its target
             if o.side == "bid":
                 base_b += o.exposure
@@ -166,23 +186,38 @@ class RiskManager:
                 base_a += o.exposure
         room_b = long_lim - pos - base_b
         room_a = short_lim + pos - base_a
+        max_order = self.max_order
         out: list[TargetOrder] = []
         for t in targets:
             size = t.size
             if t.reduce_only:
                 cap = -pos if t.side == "bid" else pos
-                size = min(size, cap, self.max_order)
+                size = min(size, cap, max_order)
             else:
                 if scale < 1.0:
                     size = max(ONE_CONTRACT, int(size * scale) // ONE_CONTRACT * ONE_CONTRACT)
-                size = min(size, self.max_order, room_b if t.side == "bid" else room_a)
+                room = room_b if t.side == "bid" else room_a
+                if max_order < size:
+                    size = max_order
+                if room < size:
+                    size = room
             if size <= 0:
                 continue
             if t.side == "bid":
                 room_b -= size
             else:
                 room_a -= size
-            out.append(t if size == t.size else _resize(t, size))
+            if size == t.size:
+                out.append(t)
+            else:
+                c = self._resized.get(id(t))
+                if c is None or c[0] is not t or c[1] != size:
+                    if len(self._resized) > 4096:
+                        self._resized.clear()
+                    c = self._resized[id(t)] = (t, size, _resize(t, size))
+                out.append(c[2])
+        if len(out) == len(targets) and all(a is b for a, b in zip(out, targets, strict=True)):
+            return targets
         return tuple(out)
 
     # -- checks ------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ seconds to the market's close and ``k`` the trade-intensity decay (fitted from t
     spread = gamma sigma^2 tau + (2 / gamma) ln(1 + gamma / k)
     bid    = r - spread / 2,  ask = r + spread / 2
 
-computed by ``as_formula.as_quotes`` (shared with the paper reproduction), then rounded onto
+the formulas of ``as_formula.as_quotes`` (shared with the paper reproduction; inlined here with
+the same float operations, so both give the same numbers), then rounded onto
 the grid by ``base.to_grid`` (bid down, ask up, sides outside the grid dropped, never crossing the
 other participants' book, bid < ask). With ``fee_aware`` the quotes are widened tick by tick until
 ``(ask - bid) * size >= maker fee(bid) + maker fee(ask) + min_edge * size``, so a round trip is
@@ -23,7 +24,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import ClassVar
 
-from kalshi_mm.core.strategies.as_formula import as_quotes
 from kalshi_mm.core.strategies.base import QuoteContext, StrategyBase, TargetOrder, contracts, to_grid
 from kalshi_mm.domain.market import Market
 from kalshi_mm.domain.units import PRICE_SCALE, Price, Qty
@@ -59,9 +59,22 @@ class AvellanedaStoikov(StrategyBase):
         self.market = market
         self.size: Qty = contracts(self.p.order_size)
         self.uses_top_size = self.p.use_microprice  # type: ignore[misc]
-        self.last: dict[str, float] = {}
+        self._last: tuple[float, float, float, float, float, float, float] | None = None
         # what the last quote needs to bound its drift with time (next_change_ms)
         self._drift: tuple[int, float, float, float, float, float, bool] | None = None
+        # caches of pure functions of their keys
+        self._lterm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (gamma, k, (2/gamma) ln(1+gamma/k))
+        self._targets: dict[tuple[str, Price, Qty], TargetOrder] = {}
+        self._fees: dict[Price, int] = {}  # maker fee of self.size at a price, for _fee_src
+        self._fee_src: tuple[object, Qty] | None = None
+
+    @property
+    def last(self) -> dict[str, float]:
+        """The last quote's inputs and float quotes (for inspection)."""
+        x = self._last
+        if x is None:
+            return {}
+        return dict(zip(("s", "q", "sigma", "tau", "k", "bid_f", "ask_f"), x, strict=True))
 
     def inputs(self, ctx: QuoteContext) -> tuple[float, float, float, float, float] | None:
         """(s, q, sigma, tau, k) in dollars / contracts / seconds, or None without a two-sided book."""
@@ -84,27 +97,57 @@ class AvellanedaStoikov(StrategyBase):
         return s, q, sigma, tau, k
 
     def quote(self, ctx: QuoteContext) -> tuple[TargetOrder, ...]:
-        x = self.inputs(ctx)
-        if x is None:
+        # inputs(ctx) and as_quotes(...), inline (the same float operations in the same order)
+        p = self.p
+        s = ctx.microprice if p.use_microprice else ctx.mid
+        if s is None:
             self._drift = None
             return ()
-        s, q, sigma, tau, k = x
-        p = self.p
+        s /= PRICE_SCALE
+        ts = ctx.ts_ms
+        q = ctx.position / 100.0 / p.q_unit
+        signals = ctx.signals
+        sigma = signals.sigma(p.sigma_source, ts)
+        if sigma < p.min_sigma:
+            sigma = p.min_sigma
+        close = self.market.close_ts_ms
+        tau = p.horizon_s if close <= 0 else min(max(close - ts, 0) / 1000.0, p.horizon_s)
+        k = p.k
+        if p.fit_k:
+            fit = signals.intensity()
+            if fit is not None:
+                k = min(max(fit[1], p.k_min), p.k_max)
+        gamma = p.gamma
         skew = ctx.skew * p.alpha_weight / PRICE_SCALE
-        bid_f, ask_f = as_quotes(s, q, p.gamma, sigma, tau, k, skew)
+        if gamma <= 0 or k <= 0:
+            raise ValueError("gamma and k must be positive")
+        g0, k0, lterm = self._lterm
+        if g0 != gamma or k0 != k:
+            lterm = (2.0 / gamma) * math.log1p(gamma / k)
+            self._lterm = (gamma, k, lterm)
+        r = s - q * gamma * sigma * sigma * tau + skew  # reservation_price + skew
+        half = (gamma * sigma * sigma * tau + lterm) / 2.0  # optimal_spread / 2
+        bid_f, ask_f = r - half, r + half
         grid = ctx.market.grid
         bid, ask = to_grid(grid, bid_f * PRICE_SCALE, ask_f * PRICE_SCALE, ctx.best_bid, ctx.best_ask)
         if p.fee_aware and bid is not None and ask is not None:
             bid, ask = self._fee_widen(ctx, bid, ask)
-        self.last = {"s": s, "q": q, "sigma": sigma, "tau": tau, "k": k, "bid_f": bid_f, "ask_f": ask_f}
-        self._drift = (ctx.ts_ms, q, sigma, tau, bid_f, ask_f, sigma > p.min_sigma and p.sigma_source != "trades")
+        self._last = (s, q, sigma, tau, k, bid_f, ask_f)
+        self._drift = (ts, q, sigma, tau, bid_f, ask_f, sigma > p.min_sigma and p.sigma_source != "trades")
         size = self.size
-        out: list[TargetOrder] = []
+        cache = self._targets
         if bid is not None:
-            out.append(TargetOrder("bid", "bid", bid, size))
+            tb = cache.get(("bid", bid, size))
+            if tb is None:
+                tb = cache["bid", bid, size] = TargetOrder("bid", "bid", bid, size)
+            if ask is None:
+                return (tb,)
         if ask is not None:
-            out.append(TargetOrder("ask", "ask", ask, size))
-        return tuple(out)
+            ta = cache.get(("ask", ask, size))
+            if ta is None:
+                ta = cache["ask", ask, size] = TargetOrder("ask", "ask", ask, size)
+            return (tb, ta) if bid is not None else (ta,)
+        return ()
 
     def next_change_ms(self, ctx: QuoteContext) -> int:
         """A time before which the last quote cannot change unless an input other than time does.
@@ -166,9 +209,20 @@ class AvellanedaStoikov(StrategyBase):
     def _fee_widen(self, ctx: QuoteContext, bid: Price, ask: Price) -> tuple[Price | None, Price | None]:
         fees, grid, size = ctx.fees, ctx.market.grid, self.size
         edge = round(self.p.min_edge * PRICE_SCALE) * size
+        src = self._fee_src
+        if src is None or src[0] is not fees or src[1] != size:
+            self._fee_src = (fees, size)
+            self._fees = {}
+        cache = self._fees
         lower = True
         for _ in range(len(grid.prices)):
-            if (ask - bid) * size >= fees.maker_fee(bid, size) + fees.maker_fee(ask, size) + edge:
+            fb = cache.get(bid)
+            if fb is None:
+                fb = cache[bid] = fees.maker_fee(bid, size)
+            fa = cache.get(ask)
+            if fa is None:
+                fa = cache[ask] = fees.maker_fee(ask, size)
+            if (ask - bid) * size >= fb + fa + edge:
                 return bid, ask
             nb, na = grid.tick_below(bid), grid.tick_above(ask)
             if nb is None and na is None:

@@ -46,6 +46,8 @@ class QuoteContext:
     """Everything a strategy may read, refreshed in place by the MarketMaker before ``quote``."""
 
     __slots__ = (
+        "_live",
+        "_orders",
         "ask_size",
         "avg_cost",
         "best_ask",
@@ -53,7 +55,6 @@ class QuoteContext:
         "bid_size",
         "book",
         "fees",
-        "live",
         "market",
         "max_position",
         "position",
@@ -76,7 +77,23 @@ class QuoteContext:
         self.avg_cost: float = 0.0  # Price units per contract on the held leg
         self.skew: float = 0.0  # external alpha, Price units, added to the reservation price
         self.max_position: Qty = 0  # the (volatility-adjusted) per-market limit
-        self.live: dict[str, LiveOrder] = {}  # our live orders by tag
+        self._live: dict[str, LiveOrder] | None = {}
+        self._orders: dict[str, LiveOrder] | None = None  # the market's orders (live is built on use)
+
+    @property
+    def live(self) -> dict[str, LiveOrder]:
+        """Our live orders by tag (the first per tag, orders being canceled excluded)."""
+        live = self._live
+        if live is None:
+            live = self._live = {}
+            for o in (self._orders or {}).values():
+                if o.inflight != "cancel" and o.tag not in live:
+                    live[o.tag] = o
+        return live
+
+    @live.setter
+    def live(self, value: dict[str, LiveOrder]) -> None:
+        self._live = value
 
     @property
     def grid(self) -> PriceGrid:
