@@ -8,6 +8,10 @@ may be fractional); positive leans the quotes up. The default is zero.
 ``set_fair_value``) or from a file (``FileFairValueAlpha``). The file is read when the provider is
 built or when a shell calls ``refresh()``; ``Engine.handle`` itself never does I/O.
 
+A provider may define ``state_key()``, a value that changes whenever any skew could change: the
+engine then re-quotes every market at the next Tick after a change and otherwise only the markets
+whose own timers are due. Without it, every Tick re-quotes every market.
+
 File formats: JSON ``{"TICKER": 0.55, ...}`` (dollars, numbers or strings) or CSV lines
 ``TICKER,0.55`` (a header line is ignored).
 """

@@ -2,7 +2,9 @@
 
 Pure and synchronous: time arrives on events (``ts_ms``), ids are ``f"{id_prefix}-{n}"``, and
 the only state is in memory. The pipeline for a market, run when its top of book (excluding our
-own orders) changes, when our orders or position change, and on every ``Tick``::
+own orders) changes, when our orders or position change, and on a ``Tick`` when one of its timers
+is due (see ``on_tick``: a Tick gives exactly the commands that running every market would, but
+costs nothing for markets that no timer concerns)::
 
     blocked? (kill switch, daily-loss halt, trading off, closed, resync, stale data) -> no targets
     strategy.quote(ctx) -> risk.shape (sizes, capacity, close window) -> execution.diff

@@ -48,6 +48,7 @@ class MarketMaker:
         "position_limit",
         "quote_block",
         "requote_pending",
+        "resized",
         "run_ts",
         "signals",
         "size_scale",
@@ -97,6 +98,7 @@ class MarketMaker:
         self.quote_block: str | None = "awaiting book snapshot"
         self.last_targets: tuple[TargetOrder, ...] = ()
         self.requote_pending = False  # a budget cut left work to do
+        self.resized: dict[str, tuple[TargetOrder, Qty, TargetOrder]] = {}  # risk.shape's last resizes
         # timers (see Engine.on_tick): the engine keeps each market in a heap keyed by the next
         # time a Tick could change its quotes; these are the pieces of that deadline
         self.ordinal = 0  # position in the engine's markets dict (ticks run markets in this order)

@@ -96,7 +96,6 @@ class RiskManager:
         self.daily_pnl = 0
         self.rejections: deque[dict[str, Any]] = deque(maxlen=100)
         self.rejection_count = 0
-        self._resized: dict[int, tuple[TargetOrder, Qty, TargetOrder]] = {}  # id(t) -> (t, size, t')
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -210,11 +209,11 @@ class RiskManager:
             if size == t.size:
                 out.append(t)
             else:
-                c = self._resized.get(id(t))
+                # the last resize of this tag, reused while the target and size are the same
+                resized = mm.resized
+                c = resized.get(t.tag)
                 if c is None or c[0] is not t or c[1] != size:
-                    if len(self._resized) > 4096:
-                        self._resized.clear()
-                    c = self._resized[id(t)] = (t, size, _resize(t, size))
+                    c = resized[t.tag] = (t, size, _resize(t, size))
                 out.append(c[2])
         if len(out) == len(targets) and all(a is b for a, b in zip(out, targets, strict=True)):
             return targets

@@ -64,9 +64,9 @@ class AvellanedaStoikov(StrategyBase):
         self._drift: tuple[int, float, float, float, float, float, bool] | None = None
         # caches of pure functions of their keys
         self._lterm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (gamma, k, (2/gamma) ln(1+gamma/k))
-        self._targets: dict[tuple[str, Price, Qty], TargetOrder] = {}
-        self._fees: dict[Price, int] = {}  # maker fee of self.size at a price, for _fee_src
-        self._fee_src: tuple[object, Qty] | None = None
+        self._tb: TargetOrder | None = None  # the last bid and ask targets (reused while equal)
+        self._ta: TargetOrder | None = None
+        self._fee_last: tuple[object, Qty, Price, Price, int] | None = None  # (fees, size, bid, ask, sum)
 
     @property
     def last(self) -> dict[str, float]:
@@ -135,17 +135,16 @@ class AvellanedaStoikov(StrategyBase):
         self._last = (s, q, sigma, tau, k, bid_f, ask_f)
         self._drift = (ts, q, sigma, tau, bid_f, ask_f, sigma > p.min_sigma and p.sigma_source != "trades")
         size = self.size
-        cache = self._targets
         if bid is not None:
-            tb = cache.get(("bid", bid, size))
-            if tb is None:
-                tb = cache["bid", bid, size] = TargetOrder("bid", "bid", bid, size)
+            tb = self._tb
+            if tb is None or tb.price != bid or tb.size != size:
+                tb = self._tb = TargetOrder("bid", "bid", bid, size)
             if ask is None:
                 return (tb,)
         if ask is not None:
-            ta = cache.get(("ask", ask, size))
-            if ta is None:
-                ta = cache["ask", ask, size] = TargetOrder("ask", "ask", ask, size)
+            ta = self._ta
+            if ta is None or ta.price != ask or ta.size != size:
+                ta = self._ta = TargetOrder("ask", "ask", ask, size)
             return (tb, ta) if bid is not None else (ta,)
         return ()
 
@@ -209,20 +208,15 @@ class AvellanedaStoikov(StrategyBase):
     def _fee_widen(self, ctx: QuoteContext, bid: Price, ask: Price) -> tuple[Price | None, Price | None]:
         fees, grid, size = ctx.fees, ctx.market.grid, self.size
         edge = round(self.p.min_edge * PRICE_SCALE) * size
-        src = self._fee_src
-        if src is None or src[0] is not fees or src[1] != size:
-            self._fee_src = (fees, size)
-            self._fees = {}
-        cache = self._fees
         lower = True
         for _ in range(len(grid.prices)):
-            fb = cache.get(bid)
-            if fb is None:
-                fb = cache[bid] = fees.maker_fee(bid, size)
-            fa = cache.get(ask)
-            if fa is None:
-                fa = cache[ask] = fees.maker_fee(ask, size)
-            if (ask - bid) * size >= fb + fa + edge:
+            last = self._fee_last
+            if last is not None and last[0] is fees and last[1] == size and last[2] == bid and last[3] == ask:
+                f = last[4]
+            else:
+                f = fees.maker_fee(bid, size) + fees.maker_fee(ask, size)
+                self._fee_last = (fees, size, bid, ask, f)
+            if (ask - bid) * size >= f + edge:
                 return bid, ask
             nb, na = grid.tick_below(bid), grid.tick_above(ask)
             if nb is None and na is None:
