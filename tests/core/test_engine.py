@@ -30,6 +30,7 @@ from kalshi_mm.core.events import (
     OrderAccepted,
     OrderFilled,
     OrderRejected,
+    PositionChanged,
 )
 
 SC = "spread_capture"
@@ -71,6 +72,30 @@ def test_fills_update_the_portfolio_and_duplicates_are_ignored() -> None:
     assert e.portfolio.qty(TICKER) == 400 and e.counters["duplicate_fills"] == 1
     st = e.status()["markets"][TICKER]
     assert st["position"] == 400 and st["avg_cost"] == 4100
+
+
+def test_a_fill_reported_first_by_an_order_update_is_not_subtracted_twice() -> None:
+    """A REST read or ``user_order`` (absolute ``filled``) may overtake the ``fill`` message."""
+    e = make_engine(SC, {"skew_ticks": 0})
+    open_market(e)
+    echo = Echo(e)
+    echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
+    bid = next(o for o in e.markets[TICKER].orders.values() if o.tag == "bid")
+    assert bid.remaining == 1000
+    # the order update says 4 contracts filled, 6 left ...
+    e.handle(OrderAccepted(ts_ms=T0 + 1, ticker=TICKER, order_id=bid.order_id, client_order_id=bid.client_order_id,
+                           side="bid", price=bid.price, remaining=600, filled=400))
+    o = e.markets[TICKER].orders[bid.client_order_id]
+    assert (o.filled, o.remaining) == (400, 600)
+    # ... then the fill message for the same 4 contracts arrives: position moves, sizes do not
+    e.handle(OrderFilled(ts_ms=T0 + 2, ticker=TICKER, order_id=bid.order_id, client_order_id=None, fill_id="F1",
+                         side="bid", price=bid.price, count=400, fee=0, is_taker=False))
+    assert e.portfolio.qty(TICKER) == 400
+    assert (o.filled, o.remaining) == (400, 600) and o.is_live
+    # a later fill the order update has not seen counts in full
+    e.handle(OrderFilled(ts_ms=T0 + 3, ticker=TICKER, order_id=bid.order_id, client_order_id=None, fill_id="F2",
+                         side="bid", price=bid.price, count=200, fee=0, is_taker=False))
+    assert (o.filled, o.remaining) == (600, 400) and e.portfolio.qty(TICKER) == 600
 
 
 def test_rejected_placement_backs_off_then_retries() -> None:
@@ -127,6 +152,31 @@ def test_market_close_and_settlement() -> None:
     e.handle(MarketDetermined(ts_ms=T0 + 4, ticker=TICKER, result="yes", settlement_value=10_000))
     pos = e.portfolio.positions[TICKER]
     assert pos.qty == 0 and pos.settled and pos.realized == (10_000 - 4100) * 1000
+
+
+def test_position_zeroed_by_settlement_waits_for_the_result() -> None:
+    """The exchange reports position 0 when it settles; the payout must still be booked."""
+    e = make_engine(SC)
+    open_market(e, market(close_in_s=100))
+    echo = Echo(e)
+    echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
+    bid = next(o for o in e.markets[TICKER].orders.values() if o.tag == "bid")
+    echo.fill(TICKER, bid.client_order_id, 500, T0 + 1)
+    # before the close a position report is a correction and is folded in
+    e.handle(PositionChanged(ts_ms=T0 + 2, ticker=TICKER, position=400))
+    assert e.portfolio.qty(TICKER) == 400
+    e.handle(MarketClosed(ts_ms=T0 + 100_000, ticker=TICKER))
+    # after it, a drop to zero is the exchange settling: the position waits for its result
+    assert e.handle(PositionChanged(ts_ms=T0 + 101_000, ticker=TICKER, position=0)) == []
+    assert e.portfolio.qty(TICKER) == 400 and e.counters["settlement_pending"] == 1
+    e.handle(MarketDetermined(ts_ms=T0 + 102_000, ticker=TICKER, result="yes", settlement_value=10_000))
+    assert e.portfolio.payouts == 400 * 10_000 and e.portfolio.qty(TICKER) == 0
+    # a market dropped before its close is covered by its close time
+    e2 = make_engine(SC)
+    open_market(e2, market(close_in_s=10))
+    e2.portfolio.apply_fill(TICKER, "ask", 6000, 300, 0)
+    e2.handle(PositionChanged(ts_ms=T0 + 10_001, ticker=TICKER, position=0))
+    assert e2.portfolio.qty(TICKER) == -300
 
 
 def test_market_status_pause_pulls_quotes() -> None:

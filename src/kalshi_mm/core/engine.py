@@ -136,6 +136,7 @@ class Engine:
         self._oid_to_coid: dict[str, str] = {}
         self._fill_ids: set[str] = set()
         self._removing: set[str] = set()
+        self._close_ms: dict[str, int] = {}  # close time of every market ever opened (outlives the maker)
         self._total_exposure: Qty = 0
         self._budget: int | None = None
         self._inflight_ms = int(self.exec.inflight_timeout_s * 1000)
@@ -164,6 +165,7 @@ class Engine:
             "fills": 0,
             "duplicate_fills": 0,
             "reconciliations": 0,
+            "settlement_pending": 0,  # the exchange zeroed a closed market's position before we saw its result
             "book_errors": 0,
             "exchange_rejections": 0,
             "budget_deferred": 0,
@@ -232,6 +234,8 @@ class Engine:
     # == market data ===========================================================================
     def on_market_opened(self, ev: MarketOpened) -> list[Command]:
         m = ev.market
+        if m.close_ts_ms:
+            self._close_ms[m.ticker] = m.close_ts_ms
         mm = self.markets.get(m.ticker)
         if mm is not None:
             mm.set_market(m)
@@ -498,12 +502,18 @@ class Engine:
             if not o.order_id and ev.order_id:
                 o.order_id = ev.order_id
                 self._oid_to_coid[ev.order_id] = o.client_order_id
-            try:
-                o.apply_fill(ev.count, ev.fee, ts)
-            except ProtocolError:
-                o.remaining = max(0, o.remaining - ev.count)
-            if o.pending_remaining:
-                o.pending_remaining = max(0, o.pending_remaining - ev.count)
+            # fills are counted once whichever report comes first: an OrderAccepted carrying
+            # ``filled`` (absolute) or the OrderFilled events (increments)
+            o.fill_events += ev.count
+            o.fees += ev.fee
+            delta = o.fill_events - o.filled
+            if delta > 0:
+                o.filled = o.fill_events
+                o.remaining = max(0, o.remaining - delta)
+                if o.pending_remaining:
+                    o.pending_remaining = max(0, o.pending_remaining - delta)
+                if o.status == OrderStatus.PENDING and o.remaining > 0:
+                    o.transition(OrderStatus.RESTING, ts)
             if o.remaining <= 0 and o.inflight != "amend":
                 self._order_done(mm, o, OrderStatus.EXECUTED, ts)
         if mm is not None:
@@ -538,6 +548,12 @@ class Engine:
 
     def on_position_changed(self, ev: PositionChanged) -> list[Command]:
         pos = self.portfolio.position(ev.ticker)
+        if ev.position == 0 and pos.qty and not pos.settled and self._trading_over(ev.ticker, ev.ts_ms):
+            # After the close nothing trades: a position that drops to zero is the exchange settling
+            # it. Folding that in as a correction would lose the payout; the position stays on the
+            # books until the result arrives (``MarketDetermined``) and settles it.
+            self.counters["settlement_pending"] += 1
+            return []
         if pos.qty != ev.position:
             self.counters["reconciliations"] += 1
             old = pos.qty
@@ -556,6 +572,13 @@ class Engine:
             return []
         self._touch(mm)
         return self._run([mm], ev.ts_ms)
+
+    def _trading_over(self, ticker: str, ts_ms: int) -> bool:
+        mm = self.markets.get(ticker)
+        if mm is not None and mm.closed:
+            return True
+        close = self._close_ms.get(ticker)
+        return close is not None and ts_ms >= close
 
     def on_balance_changed(self, ev: BalanceChanged) -> list[Command]:
         self.balance = ev.balance

@@ -58,6 +58,9 @@ class LiveOrder(Order):
     pending_remaining: Qty = 0  # amend/decrease in flight: the requested remaining size
     priced_ms: int = 0  # when the current price was set (placement or amend accepted)
     amend_failed: bool = False
+    #: contracts reported by OrderFilled events; ``filled`` may run ahead of it when an
+    #: OrderAccepted (a REST read or a user_order message) reported the fills first
+    fill_events: Qty = 0
 
     @property
     def exposure(self) -> Qty:
