@@ -122,8 +122,11 @@ def user_order_msg(o: Order) -> S.UserOrderMsg:
 
 def fill(f: Fill) -> S.Fill:
     return S.Fill(
-        fill_id=f.fill_id,
-        trade_id=f.fill_id,  # Kalshi: trade_id = fill_id on the Fill object
+        # Kalshi: trade_id = fill_id on the Fill object, and the WS ``fill`` carries the same
+        # trade_id, so a client can match the two reports. One user is never on both sides of a
+        # trade (self-trade prevention), so the trade id identifies the user's fill.
+        fill_id=f.trade_id,
+        trade_id=f.trade_id,
         order_id=f.order_id,
         ticker=f.ticker,
         market_ticker=f.ticker,

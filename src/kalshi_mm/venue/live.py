@@ -72,6 +72,7 @@ class OrderState:
     remaining: int
     filled: int = 0
     status: str = "resting"  # resting | canceled | executed
+    seen_ms: int = 0  # local time this state was recorded (REST read models lag it)
 
     @property
     def live(self) -> bool:
@@ -111,6 +112,7 @@ class LiveVenue:
         queue_size: int = 65_536,
         readback_attempts: int = 4,
         readback_delay: float = 0.25,
+        read_lag_s: float = 2.0,
         cancel_lost_orders: bool = True,
         clock_ms: Callable[[], int] = _now_ms,
     ) -> None:
@@ -119,6 +121,9 @@ class LiveVenue:
         self.reconcile_every = reconcile_every
         self.readback_attempts = readback_attempts
         self.readback_delay = readback_delay
+        #: REST read models lag writes (a GET 360 ms after an acked cancel still said resting):
+        #: reconcile does not overrule an order state younger than this
+        self.read_lag_ms = int(read_lag_s * 1000)
         self.cancel_lost_orders = cancel_lost_orders
         self._clock_ms = clock_ms
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
@@ -127,8 +132,6 @@ class LiveVenue:
         self.by_client_id: dict[str, str] = {}
         self.positions: dict[str, int] = {}
         self.seen_fills = _BoundedSet()
-        #: order_id -> fills reported by one source (ws/rest) not yet seen from the other
-        self._unpaired: dict[str, list[tuple[str, int, int, set[tuple[str, str]]]]] = {}
         self._lost: set[str] = set()  # client ids reported rejected after an unknown outcome
         self._in_flight: set[str] = set()  # client ids of creates awaiting an answer
         self._gates: dict[str, asyncio.Event] = {}
@@ -397,9 +400,13 @@ class LiveVenue:
             if not cmd.ticker:
                 await self.client.cancel_all_orders()
             else:
-                ids = [o.order_id for o in self.orders.values() if o.live and o.ticker == cmd.ticker]
-                for i in range(0, len(ids), 20):
-                    await self.client.batch_cancel_orders(ids[i : i + 20])
+                items = [
+                    s.BatchCancelOrderItem(order_id=o.order_id, market_ticker=o.ticker)  # routing, as single cancels
+                    for o in self.orders.values()
+                    if o.live and o.ticker == cmd.ticker
+                ]
+                for i in range(0, len(items), 20):
+                    await self.client.batch_cancel_orders(items[i : i + 20])
         except (OutcomeUnknown, Retryable, Rejected) as e:
             log.warning("cancel-all: %s; reconciling", e)
         await self.reconcile("cancel_all", out=out)
@@ -488,13 +495,24 @@ class LiveVenue:
             status=o.status,
         )
 
-    async def _refresh_order(self, order_id: str, out: list[ev.Event]) -> None:
+    def _fresh(self, order_id: str) -> bool:
+        """True while our last news of the order is younger than the REST read-model lag."""
+        known = self.orders.get(order_id)
+        return known is not None and _now_ms() - known.seen_ms < self.read_lag_ms
+
+    async def _refresh_order(self, order_id: str, out: list[ev.Event], *, lagging: bool = False) -> None:
+        """Read one order and report it. ``lagging``: a read that may trail what we already know
+        (reconciliation) neither overrules nor forgets an order we heard of moments ago."""
+        if lagging and self._fresh(order_id):
+            return
         try:
             o = await self.client.get_order(order_id)
         except Rejected:
             known = self.orders.get(order_id)
-            if known is not None and known.live:
+            if known is not None and known.live and not (lagging and self._fresh(order_id)):
                 await self._update(dataclasses.replace(known, status="canceled", remaining=0), out, _now_ms())
+            return
+        if lagging and self._fresh(order_id) and o.status == "resting":
             return
         await self._update(self._from_wire(o), out, _now_ms())
 
@@ -511,6 +529,7 @@ class LiveVenue:
             return
         if old is not None and new.filled < old.filled:
             return  # a stale read (REST read models lag the WS)
+        new.seen_ms = _now_ms()
         self.orders[new.order_id] = new
         if new.client_order_id:
             self.by_client_id[new.client_order_id] = new.order_id
@@ -557,34 +576,22 @@ class LiveVenue:
             t.add_done_callback(self._task_done)
 
     async def _on_fill(
-        self, f: ev.OrderFilled, out: list[ev.Event], *, source: str = "ws", ids: tuple[str, ...] = ()
+        self, f: ev.OrderFilled, out: list[ev.Event], *, ids: tuple[str, ...] = ()
     ) -> None:
         """Report a fill once, whichever of WS and REST tells us first.
 
-        Fills are matched by id (WS ``trade_id``, REST ``fill_id``/``trade_id``) and, because
-        exchanges differ on whether the WS ``trade_id`` equals the REST ``fill_id``, also by
-        pairing: a fill from one source with no id match is paired with an unpaired fill of the
-        same order, size and price reported by the other source.
+        Kalshi's REST ``Fill`` has ``trade_id`` = ``fill_id`` and the WS ``fill`` carries the same
+        ``trade_id``, so a fill is known by ``(id, order_id)``; every id a report carries is
+        remembered, so a later report under any of them is a duplicate.
         """
-        keys = {(i, f.order_id) for i in (f.fill_id, *ids) if i}
+        keys = [(i, f.order_id) for i in (f.fill_id, *ids) if i]
         if any(k in self.seen_fills for k in keys):
             for k in keys:
                 self.seen_fills.add(k)
             self.duplicate_fills += 1
             return
-        pending = self._unpaired.setdefault(f.order_id, [])
-        for i, (src, count, price, other_keys) in enumerate(pending):
-            if src != source and count == f.count and price == f.price:
-                del pending[i]
-                for k in keys | other_keys:
-                    self.seen_fills.add(k)
-                self.duplicate_fills += 1
-                return
         for k in keys:
             self.seen_fills.add(k)
-        pending.append((source, f.count, f.price, keys))
-        if len(pending) > 1000:
-            del pending[0]
         if f.ts_ms > self._last_fill_ts_ms:
             self._last_fill_ts_ms = f.ts_ms
         if f.client_order_id is None:
@@ -615,13 +622,20 @@ class LiveVenue:
     async def _pump_feed(self) -> None:
         assert self.feed is not None
         feed = self.feed
-        try:
-            while True:
+        while True:
+            try:
                 e = await feed.get()
+            except StopAsyncIteration:
+                if feed.error is not None:
+                    self._set_fatal(feed.error)
+                return
+            try:
                 await self.on_feed_event(e)
-        except StopAsyncIteration:
-            if feed.error is not None:
-                self._set_fatal(feed.error)
+            except Fatal as exc:
+                self._set_fatal(exc)
+                return
+            except Exception as exc:  # one bad message must not stop the stream; reconcile mends state
+                log.error("feed event %s could not be handled: %r", type(e).__name__, exc)
 
     async def on_feed_event(self, e: ev.Event) -> None:
         """Route one feed event: private ones are deduplicated and folded into order state."""
@@ -647,7 +661,8 @@ class LiveVenue:
         elif t is ev.OrderCanceled or t is ev.OrderExecuted:
             o = self.orders.get(e.order_id)  # type: ignore[attr-defined]
             if o is None:
-                await self._refresh_order(e.order_id, out)  # type: ignore[attr-defined]
+                # not known yet (an IOC's cancel can beat its 201): read it without holding up the feed
+                self._spawn(self._refresh_order(e.order_id, out))  # type: ignore[attr-defined]
             elif o.live:
                 st = OrderState(
                     order_id=o.order_id,
@@ -664,8 +679,10 @@ class LiveVenue:
             await self._on_position(e, out)  # type: ignore[arg-type]
         elif t is ev.FeedResynced:
             await self.queue.put(e)
-            if e.reason == "reconnect":  # type: ignore[attr-defined]
-                self._spawn(self.reconcile("reconnect"))
+            if e.reason in ("connect", "reconnect"):  # type: ignore[attr-defined]
+                # private channels carry no seq: what happened before they were live comes from REST
+                # (on the first connect too, as the start reconcile may have run before them)
+                self._spawn(self.reconcile(e.reason))  # type: ignore[attr-defined]
         else:
             await self.queue.put(e)
 
@@ -712,17 +729,17 @@ class LiveVenue:
                         is_taker=d.is_taker,
                     ),
                     out,
-                    source="rest",
                     ids=(f.trade_id,),
                 )
             resting = await self.client.get_all_orders(status="resting")
             seen: set[str] = set()
             for w in resting:
                 seen.add(w.order_id)
-                await self._update(self._from_wire(w), out, _now_ms())
+                if not self._fresh(w.order_id):
+                    await self._update(self._from_wire(w), out, _now_ms())
             for oid, st in list(self.orders.items()):
                 if st.live and oid not in seen:
-                    await self._refresh_order(oid, out)
+                    await self._refresh_order(oid, out, lagging=True)
             for p in await self.client.get_all_positions():
                 await self._on_position(position_from_wire(p), out)
             log.info(
