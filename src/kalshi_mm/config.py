@@ -41,9 +41,16 @@ def rest_root(env: str, base_url: str | None = None) -> str:
 
 
 def ws_url(env: str, base_url: str | None = None) -> str:
-    """WebSocket URL (``.../trade-api/ws/v2``); an http(s) override maps to ws(s)."""
+    """WebSocket URL (``.../trade-api/ws/v2``); an http(s) override maps to ws(s).
+
+    Kalshi's recommended REST hosts serve WebSocket on a host of their own (section 1:
+    ``external-api-ws.*``), so an override naming one of them maps to that host.
+    """
     if base_url:
         root = base_url.rstrip("/")
+        for e, rest in BASE_URLS.items():
+            if root == rest and e in WS_URLS:
+                return WS_URLS[e] + WS_PATH
         if root.startswith("https://"):
             root = "wss://" + root[len("https://") :]
         elif root.startswith("http://"):
@@ -112,7 +119,9 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         env_file_encoding="utf-8",
-        extra="forbid",
+        # a .env shared with other tools may hold keys of theirs; the config file is checked
+        # key by key in load_settings (a typo there is an error, not a silently ignored key)
+        extra="ignore",
     )
 
     env: Env = "local"
@@ -180,6 +189,20 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
             file_values = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        creds = file_values.pop("credentials", None)
+        if creds is not None:  # a [credentials] table: api_key_id, private_key_file
+            if not isinstance(creds, dict) or set(creds) - {"api_key_id", "private_key_file"}:
+                raise ConfigError(
+                    f"config file {path}: [credentials] takes api_key_id and private_key_file only"
+                )
+            for k, v in creds.items():
+                file_values.setdefault(k, v)
+        unknown = sorted(set(file_values) - set(Settings.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(Settings.model_fields))}"
+            )
     try:
         from_env = Settings()  # type: ignore[call-arg]  # env + .env only
         env_set = from_env.model_fields_set

@@ -47,6 +47,34 @@ def test_dotenv_file(clean_env: Path, exchange: ExchangeHandle) -> None:
     assert signer.key_id == exchange.api_key_id
 
 
+def test_dotenv_shared_with_other_tools_and_credentials_table(clean_env: Path) -> None:
+    """Unrelated keys in .env are not ours to reject; a [credentials] table in the config file works;
+    a typo in the config file is a clear error."""
+    (clean_env / ".env").write_text("OTHER_TOOL_TOKEN=abc\nKALSHI_API_KEY_ID=kid-from-env\n")
+    cfg = clean_env / "kmm.toml"
+    cfg.write_text('[credentials]\nprivate_key_file = "k.pem"\napi_key_id = "kid-from-file"\n')
+    s = load_settings(cfg)
+    assert s.credentials.key_id() == "kid-from-env"  # env (.env) wins over the file
+    assert s.credentials.private_key_file == Path("k.pem")
+    cfg.write_text("riskk = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown setting.*riskk"):
+        load_settings(cfg)
+    cfg.write_text('[credentials]\napi_key = "x"\n')
+    with pytest.raises(ConfigError, match="credentials"):
+        load_settings(cfg)
+
+
+def test_recommended_rest_host_override_maps_to_its_ws_host() -> None:
+    from kalshi_mm.config import ws_url
+
+    assert ws_url("prod", "https://external-api.kalshi.com/") == "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    assert ws_url("demo", "https://external-api.demo.kalshi.co") == (
+        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"
+    )
+    assert ws_url("prod", "https://api.elections.kalshi.com") == "wss://api.elections.kalshi.com/trade-api/ws/v2"
+    assert ws_url("local", "http://127.0.0.1:8765") == "ws://127.0.0.1:8765/trade-api/ws/v2"
+
+
 def test_missing_and_unreadable_key_files(clean_env: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         signer_from_settings(load_settings(env="demo", api_key_id="kid", private_key_file=clean_env / "nope.pem"))
