@@ -85,6 +85,11 @@ def setup_logging(
             root.removeHandler(h)
     root.addHandler(qh)
     root.setLevel(level)
+    # websockets and aiohttp log request headers at DEBUG, the KALSHI-ACCESS-SIGNATURE among them
+    # (replayable inside the clock-skew window): never below INFO, whatever the root level
+    for name in ("websockets", "aiohttp.client"):
+        lg = logging.getLogger(name)
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.INFO, level))
     _listener = logging.handlers.QueueListener(q, *handlers, respect_handler_level=True)
     _listener.start()
     return _listener

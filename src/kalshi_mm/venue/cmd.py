@@ -12,6 +12,7 @@ cancel. Exit 0 when every step passed; exit 1 with a one-paragraph explanation o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from pathlib import Path
@@ -71,6 +72,33 @@ def _explain(e: BaseException) -> str:
     return f"Unexpected error: {e}"
 
 
+async def _poll(read: Any, done: Any, tries: int = 6, delay: float = 0.25) -> Any:
+    """Read until ``done(result)`` (or the tries run out: the last read is returned)."""
+    result = None
+    for i in range(tries):
+        try:
+            result = await read()
+        except Rejected as e:
+            if e.status != 404 or i == tries - 1:
+                raise
+        else:
+            if done(result):
+                return result
+        await asyncio.sleep(delay)
+    return result
+
+
+async def _cleanup(client: Any, order_id: str | None, coid: str, ticker: str, echo: Any) -> None:
+    """A failed probe leaves nothing behind: cancel its order, found by id or by client id."""
+    with contextlib.suppress(Exception):
+        if order_id is None:
+            found = await client.find_order_by_client_id(coid, ticker=ticker)
+            order_id = found.order_id if found is not None and found.status == "resting" else None
+        if order_id is not None:
+            await client.cancel_order(order_id, market_ticker=ticker)
+            echo(f"       cleanup: canceled probe order {order_id}")
+
+
 async def _probe(env: str, base_url: str | None, config: Path | None, timeout: float, echo: Any) -> int:
     from kalshi_mm.config import load_settings
     from kalshi_mm.domain.units import format_price
@@ -103,18 +131,30 @@ async def _probe(env: str, base_url: str | None, config: Path | None, timeout: f
         price = grid_from_wire(m.price_ranges, m.price_level_structure).min_price
         coid = f"probe-{uuid.uuid4()}"
         echo(f"       market {m.ticker}: buy 1 YES at {format_price(price)} (post-only), client id {coid}")
-        created = await step(
-            "place order",
-            client.create_order(m.ticker, "bid", price, 100, client_order_id=coid, post_only=True),
-        )
-        order = await step("confirm order id", client.get_order(created.order_id))
-        if order.client_order_id != coid:
-            raise Rejected(f"order {created.order_id} read back with another client id", code="mismatch")
-        echo(f"       order id {created.order_id} status {order.status}")
-        await step("cancel order", client.cancel_order(created.order_id, market_ticker=m.ticker))
-        after = await step("confirm cancel", client.get_order(created.order_id))
-        if after.status != "canceled":
-            raise Rejected(f"order {created.order_id} is {after.status} after the cancel", code="not_canceled")
+        created = None
+        canceled = False
+        try:
+            created = await step(
+                "place order",
+                client.create_order(m.ticker, "bid", price, 100, client_order_id=coid, post_only=True),
+            )
+            # REST read models lag writes by up to about a second: poll the confirmations
+            order = await step(
+                "confirm order id",
+                _poll(lambda: client.get_order(created.order_id), lambda o: o.client_order_id == coid),
+            )
+            echo(f"       order id {created.order_id} status {order.status}")
+            await step("cancel order", client.cancel_order(created.order_id, market_ticker=m.ticker))
+            canceled = True
+            after = await step(
+                "confirm cancel",
+                _poll(lambda: client.get_order(created.order_id), lambda o: o.status == "canceled"),
+            )
+            if after.status != "canceled":
+                raise Rejected(f"order {created.order_id} is {after.status} after the cancel", code="not_canceled")
+        finally:
+            if not canceled:
+                await _cleanup(client, created.order_id if created is not None else None, coid, m.ticker, echo)
     echo("probe: all steps passed")
     return 0
 
