@@ -18,6 +18,7 @@ from kalshi_mm.exchange.model import (
     Fill,
     LifecycleEvent,
     OrderGroupEvent,
+    OrderUpdate,
     Trade,
 )
 
@@ -135,7 +136,9 @@ def test_order_group_trigger_and_reset():
     o2 = e.place("a", "M", "bid", 4400, 500, 1, group_id=g.group_id)
     e.drain()
     e.place("b", "M", "ask", 4500, 150, 2, tif=IOC)
-    e.place("b", "M", "ask", 4400, 60, 3, tif=IOC)  # window 210 >= 200 -> triggered
+    e.place("b", "M", "ask", 4400, 50, 3, tif=IOC)  # window 200 = the limit: not exceeded
+    assert not g.triggered and o2.status == "resting"
+    e.place("b", "M", "ask", 4400, 10, 3, tif=IOC)  # window 210 > 200 -> triggered
     evs = e.drain()
     assert any(isinstance(x, OrderGroupEvent) and x.event_type == "triggered" for x in evs)
     assert o1.status == "executed" and o2.status == "canceled"
@@ -143,6 +146,17 @@ def test_order_group_trigger_and_reset():
         e.place("a", "M", "bid", 4000, 100, 4, group_id=g.group_id)
     e.group_reset("a", g.group_id, 5)
     e.place("a", "M", "bid", 4000, 100, 6, group_id=g.group_id)
+    assert e.audit() == []
+
+
+def test_user_order_updates_carry_the_state_at_the_event():
+    e = engine()
+    o = e.place("a", "M", "bid", 4500, 300, 1)
+    e.drain()
+    e.place("b", "M", "ask", 4500, 100, 2, tif=IOC)
+    e.place("b", "M", "ask", 4500, 200, 3, tif=IOC)
+    ups = [x.order for x in e.drain() if isinstance(x, OrderUpdate) and x.order.order_id == o.order_id]
+    assert [(u.filled, u.remaining, u.status) for u in ups] == [(100, 200, "resting"), (300, 0, "executed")]
     assert e.audit() == []
 
 

@@ -48,6 +48,7 @@ import heapq
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
+from copy import copy
 from typing import Any, Final
 
 from kalshi_mm.domain.fees import FeeAccumulator, FeeSchedule, result_value
@@ -360,11 +361,11 @@ class MatchingEngine:
                 acct.reserved += need
                 if not crosses and group is None:  # fast path: rests without matching
                     self._rest(m, acct, o, now_ms)
-                    self.out.append(OrderUpdate(o, now_ms))
+                    self.out.append(OrderUpdate(copy(o) if acct.record else o, now_ms))
                     return o
             stopped = self._match(m, o, now_ms)
             self._after_match(m, acct, o, stopped, group, now_ms)
-        self.out.append(OrderUpdate(o, now_ms))
+        self.out.append(OrderUpdate(copy(o) if acct.record else o, now_ms))
         if self._triggers:
             self._run_triggers(now_ms)
         return o
@@ -553,7 +554,7 @@ class MatchingEngine:
                 g.roll(now_ms)
                 g.window.append((now_ms, c))
                 g.window_sum += c
-                if not g.triggered and g.window_sum >= g.limit and g not in self._triggers:
+                if not g.triggered and g.window_sum > g.limit and g not in self._triggers:
                     self._triggers.append(g)
         if not is_taker:
             if not o.remaining:
@@ -566,7 +567,7 @@ class MatchingEngine:
                     self._forget_group(acct, o)
                 if not acct.record:
                     acct.orders.pop(o.order_id, None)
-            out.append(OrderUpdate(o, now_ms))
+            out.append(OrderUpdate(copy(o) if acct.record else o, now_ms))
 
     def _rest(self, m: MarketState, acct: Account, o: Order, now_ms: int) -> None:
         if o.status is PENDING:  # the usual (legal) transition, without the table lookup
@@ -673,7 +674,7 @@ class MatchingEngine:
         reduced = o.remaining
         self._unlink(o, now_ms, lazy=True, m=m)
         self._end(acct, o, CANCELED, reason, now_ms)
-        self.out.append(OrderUpdate(o, now_ms))
+        self.out.append(OrderUpdate(copy(o) if acct.record else o, now_ms))
         return reduced
 
     def _resting(self, user_id: str, order_id: str) -> tuple[Account, Order]:
@@ -744,7 +745,7 @@ class MatchingEngine:
             o.remaining = new
         o.reason = "Decrease"
         o.updated_ms = now_ms
-        self.out.append(OrderUpdate(o, now_ms))
+        self.out.append(OrderUpdate(copy(o) if acct.record else o, now_ms))
         return o
 
     def amend(
@@ -827,7 +828,7 @@ class MatchingEngine:
                 self._after_match(m, acct, o, stopped, group, now_ms)
                 if o.status is RESTING and o.reason == "Trade":
                     o.reason = "Amend"
-        self.out.append(OrderUpdate(o, now_ms))
+        self.out.append(OrderUpdate(copy(o) if acct.record else o, now_ms))
         if self._triggers:
             self._run_triggers(now_ms)
         return o
@@ -873,7 +874,7 @@ class MatchingEngine:
         g.limit = limit
         self.out.append(OrderGroupEvent(user_id, group_id, "limit_updated", limit, now_ms))
         g.roll(now_ms)
-        if not g.triggered and g.window_sum >= limit:
+        if not g.triggered and g.window_sum > limit:
             self._trigger(g, now_ms)
 
     def group_trigger(self, user_id: str, group_id: str, now_ms: int) -> None:

@@ -18,14 +18,16 @@ event                   channel / message
 ``BookDelta``           ``orderbook_delta`` (``side`` yes/no, NO prices on the NO ladder)
 ``Trade``               ``trade`` (public) and ``ticker``
 ``Fill``                ``fill`` (private, one per party of a trade)
-``OrderUpdate``         ``user_orders`` (the order's state when the event is consumed)
+``OrderUpdate``         ``user_orders`` (the order's state at the event: a copy for API users)
 ``PositionUpdate``      ``market_positions``
 ``LifecycleEvent``      ``market_lifecycle_v2`` (``event_type`` + extra fields in ``data``)
 ``OrderGroupEvent``     ``order_group_updates``
 ======================= =================================================================
 
-``OrderUpdate`` and ``PositionUpdate`` reference live objects: consume events before the next
-engine call (the server does, synchronously) if you need the state at that instant.
+An ``OrderUpdate`` of an API user (``Account.record``) holds a copy of the order as it was at
+the event, so two updates of one order within one engine call (a flow step that fills it twice)
+report two states; synthetic participants' updates reference the live order (nobody subscribes).
+``PositionUpdate`` references live state: the position when the event is consumed.
 """
 
 from __future__ import annotations

@@ -567,15 +567,16 @@ class Hub:
             raise CommandError(13)
         tickers = self._tickers(params, required=True) or []
         if action == "add_markets":
-            if sub.tickers is None:
-                sub.tickers = set()
-            for t in tickers:
-                if t in sub.tickers:
-                    continue
-                sub.tickers.add(t)
-                if sub.channel == "orderbook_delta":
-                    self.book_subs.setdefault(t, set()).add(sub)
-                    self.snapshot(sub, t)
+            # a subscription to every market (no filter) already has them: adding must not narrow it
+            held = sub.tickers
+            if held is not None:
+                for t in tickers:
+                    if t in held:
+                        continue
+                    held.add(t)
+                    if sub.channel == "orderbook_delta":
+                        self.book_subs.setdefault(t, set()).add(sub)
+                        self.snapshot(sub, t)
         elif action == "delete_markets":
             if sub.tickers is not None:
                 for t in tickers:
@@ -585,8 +586,11 @@ class Hub:
                         if s is not None:
                             s.discard(sub)
         else:
+            # get_snapshot: only for markets the subscription holds (a snapshot without deltas after
+            # it would be a book that silently goes stale)
             for t in tickers:
-                self.snapshot(sub, t)
+                if sub.tickers is None or t in sub.tickers:
+                    self.snapshot(sub, t)
         msg: dict[str, Any] = {"id": cid, "type": "ok", "sid": sid}
         if sub.channel in SEQUENCED:
             msg["seq"] = sub.seq
