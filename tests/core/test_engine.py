@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from kmm_core_support import (
     T0,
     TICKER,
@@ -24,6 +25,7 @@ from kalshi_mm.core.engine import Engine, EngineConfig
 from kalshi_mm.core.events import (
     FeedResynced,
     MarketClosed,
+    MarketDataBatch,
     MarketDetermined,
     MarketOpened,
     MarketStatusChanged,
@@ -31,7 +33,9 @@ from kalshi_mm.core.events import (
     OrderFilled,
     OrderRejected,
     PositionChanged,
+    Tick,
 )
+from kalshi_mm.errors import ProtocolError
 
 SC = "spread_capture"
 
@@ -305,3 +309,36 @@ def test_alpha_providers(tmp_path) -> None:
     e0.handle(MarketOpened(ts_ms=T0, market=market("A")))
     flat = {c.side: c.price for c in e0.handle(snapshot([(3000, 100)], [(7000, 100)], ticker="A"))}
     assert up["bid"] > flat["bid"] and up["ask"] > flat["ask"]
+
+
+def test_market_data_batch_requotes_once_on_the_final_state() -> None:
+    """Another user's amend 0.40 -> 0.42 is two deltas; quoting between them would pull and re-place."""
+
+    def setup() -> tuple:
+        e = make_engine(SC, {"skew_ticks": 0})
+        open_market(e)
+        echo = Echo(e)
+        echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
+        return e, echo
+
+    amend = (delta(T0 + 10, "yes", 4000, -100), delta(T0 + 10, "yes", 4200, 100))
+    # one by one: the first delta leaves no other bid, so spread capture pulls both quotes
+    e1, _ = setup()
+    one_by_one = e1.handle(amend[0]) + e1.handle(amend[1])
+    assert sum(isinstance(c, CancelOrder) for c in one_by_one) == 2
+    # as a batch: one amend of the bid to improve the new best bid, the ask untouched
+    e2, _ = setup()
+    bid = next(o for o in e2.markets[TICKER].orders.values() if o.tag == "bid")
+    cmds = e2.handle(MarketDataBatch(ts_ms=T0 + 10, events=amend))
+    assert cmds == [AmendOrder(ticker=TICKER, order_id=bid.order_id, client_order_id=bid.client_order_id,
+                               side="bid", price=4300, count=1000)]
+    assert e2.markets[TICKER].book.best_bid == 4200
+    # a batch may hold market data only
+    with pytest.raises(ProtocolError):
+        e2.handle(MarketDataBatch(ts_ms=T0 + 11, events=(Tick(ts_ms=T0 + 11),)))  # type: ignore[arg-type]
+    # the batch round-trips through the session encoding (recorded sessions replay it as it was)
+    from kalshi_mm.research.replay import decode_event, encode_event
+
+    b = MarketDataBatch(ts_ms=T0 + 10, events=amend)
+    assert decode_event(encode_event(b)) == b
+

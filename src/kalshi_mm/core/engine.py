@@ -36,6 +36,7 @@ from kalshi_mm.core.events import (
     ExternalSignal,
     FeedResynced,
     MarketClosed,
+    MarketDataBatch,
     MarketDetermined,
     MarketOpened,
     MarketStatusChanged,
@@ -61,6 +62,7 @@ from kalshi_mm.domain.units import MONEY_SCALE, ONE_DOLLAR, PRICE_SCALE, Qty
 from kalshi_mm.errors import ConfigError, ProtocolError
 
 _CLOSED_STATUSES = frozenset({"closed", "determined", "finalized", "settled", "disputed", "amended"})
+_BATCHABLE = frozenset((BookDelta, BookSnapshot, TradePrinted))
 _NO_TARGETS: tuple[TargetOrder, ...] = ()
 _DAY_MS = 86_400_000
 
@@ -136,7 +138,8 @@ class Engine:
         self._oid_to_coid: dict[str, str] = {}
         self._fill_ids: set[str] = set()
         self._removing: set[str] = set()
-        self._close_ms: dict[str, int] = {}  # close time of every market ever opened (outlives the maker)
+        self._close_ms: dict[str, int] = {}
+        self._deferred: dict[str, MarketMaker] | None = None  # inside a MarketDataBatch: runs wait  # close time of every market ever opened (outlives the maker)
         self._total_exposure: Qty = 0
         self._budget: int | None = None
         self._inflight_ms = int(self.exec.inflight_timeout_s * 1000)
@@ -174,6 +177,7 @@ class Engine:
         }
         self._handlers: dict[type, Any] = {
             BookDelta: self.on_book_delta,
+            MarketDataBatch: self.on_market_data_batch,
             BookSnapshot: self.on_book_snapshot,
             TradePrinted: self.on_trade_printed,
             OrderAccepted: self.on_order_accepted,
@@ -886,7 +890,28 @@ class Engine:
             return targets
         return risk.shape(targets, mm, self._total_exposure - mm.exposure, ts)
 
+    def on_market_data_batch(self, ev: MarketDataBatch) -> list[Command]:
+        """Apply the batch's events in order; every market they would have run, runs once at the end."""
+        deferred: dict[str, MarketMaker] = {}
+        self._deferred = deferred
+        self._events -= 1  # the inner events are counted
+        budget = self._budget
+        try:
+            for e in ev.events:
+                if type(e) not in _BATCHABLE:
+                    raise ProtocolError(f"a MarketDataBatch holds market data only, not {type(e).__name__}")
+                self.handle(e, budget=budget)
+        finally:
+            self._deferred = None
+            self._budget = budget
+        return self._run(list(deferred.values()), ev.ts_ms) if deferred else []
+
     def _run(self, mms: list[MarketMaker], ts: int) -> list[Command]:
+        deferred = self._deferred
+        if deferred is not None:
+            for mm in mms:
+                deferred[mm.ticker] = mm
+            return []
         proposed: list[Command] = []
         by_ticker: dict[str, MarketMaker] = {}
         for mm in mms:

@@ -166,8 +166,21 @@ class ExternalSignal(Event, frozen=True, kw_only=True):
     fair_value: int
 
 
+class MarketDataBatch(Event, frozen=True, kw_only=True):
+    """Market data that arrived together (what the shell read in one go), applied in order.
+
+    Each market it touched re-quotes once, after the last of them, instead of after each: one
+    exchange action often yields several messages (an amend is a delta off the old price and one
+    onto the new), and quoting on the state between them would cancel or move orders for
+    nothing. ``ts_ms`` is the last event's.
+    """
+
+    events: tuple[BookSnapshot | BookDelta | TradePrinted, ...]
+
+
 AnyEvent = (
-    BookSnapshot
+    MarketDataBatch
+    | BookSnapshot
     | BookDelta
     | TradePrinted
     | OrderAccepted

@@ -223,6 +223,7 @@ def run(
     n_commands = 0
 
     BookDelta, TradePrinted, BookSnapshot = ev.BookDelta, ev.TradePrinted, ev.BookSnapshot
+    MarketDataBatch = ev.MarketDataBatch
     MarketClosed, MarketDetermined, Tick = ev.MarketClosed, ev.MarketDetermined, ev.Tick
     OrderFilled = ev.OrderFilled
     private = set(PRIVATE)
@@ -295,6 +296,15 @@ def run(
                 sim.on_trade(e, recv)  # type: ignore[arg-type]
             elif t is BookSnapshot:
                 sim.on_snapshot(e, recv)  # type: ignore[arg-type]
+            elif t is MarketDataBatch:  # a recorded session's batch: the venue sees each event
+                for x in e.events:  # type: ignore[attr-defined]
+                    tx = type(x)
+                    if tx is BookDelta:
+                        sim.on_delta(x, recv)
+                    elif tx is TradePrinted:
+                        sim.on_trade(x, recv)
+                    else:
+                        sim.on_snapshot(x, recv)
             elif t is MarketClosed:
                 close_inv[e.ticker] = venue.portfolio.qty(e.ticker)  # type: ignore[attr-defined]
                 sim.on_closed(e.ticker, ts, recv)  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ under ``data/cache/research``) keyed by the file's path, size, mtime and ``TAPE_
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import heapq
@@ -44,7 +45,7 @@ from kalshi_mm.kalshi import parse
 from kalshi_mm.kalshi import schemas as s
 from kalshi_mm.research.data import cache_dir, known_markets
 
-TAPE_VERSION = 3
+TAPE_VERSION = 4  # 4: session (kmm) lines are kept exactly as the engine saw them
 
 #: tie-break rank on equal receive times: metadata, book, trades, our orders, lifecycle
 _RANK: dict[type, int] = {
@@ -52,6 +53,7 @@ _RANK: dict[type, int] = {
     ev.FeedResynced: 1,
     ev.BookSnapshot: 1,
     ev.BookDelta: 1,
+    ev.MarketDataBatch: 1,
     ev.TradePrinted: 2,
     ev.OrderAccepted: 3,
     ev.OrderRejected: 3,
@@ -179,6 +181,25 @@ class FeedState:
         self.last_seq[sid] = seq
         return last is not None and seq <= last
 
+    def admit_as_seen(self, e: ev.Event, out_recv: list[int], out_ev: list[Any], recv: int) -> None:
+        """An event a shell handed its engine (a ``kmm`` line): kept exactly as it was, never
+        dropped (the live feed already filtered it); the books follow it for later raw lines."""
+        for x in e.events if type(e) is ev.MarketDataBatch else (e,):  # type: ignore[attr-defined]
+            t = type(x)
+            if t is ev.BookSnapshot:
+                book = self.books.get(x.ticker)  # type: ignore[attr-defined]
+                if book is None:
+                    book = self.books[x.ticker] = OrderBook(x.ticker)  # type: ignore[attr-defined]
+                book.apply_snapshot(x.yes, x.no)  # type: ignore[attr-defined]
+                self.waiting.discard(x.ticker)  # type: ignore[attr-defined]
+            elif t is ev.BookDelta and self.check_book:
+                book = self.books.get(x.ticker)  # type: ignore[attr-defined]
+                if book is not None:
+                    with contextlib.suppress(ProtocolError):
+                        book.apply_delta(x.side, x.price, x.delta)  # type: ignore[attr-defined]
+        out_recv.append(recv)
+        out_ev.append(e)
+
     def admit(self, e: ev.Event, out_recv: list[int], out_ev: list[Any], recv: int) -> None:
         t = type(e)
         if t is ev.BookDelta:
@@ -262,7 +283,7 @@ def decode_recording(path: Path, check_book: bool = True) -> Tape:
         x = _extra_dec.decode(line)
         if len(x.kmm):
             e = decode_event(bytes(x.kmm))
-            feed.admit(e, recv_out, ev_out, x.recv_ms)
+            feed.admit_as_seen(e, recv_out, ev_out, x.recv_ms)
         elif x.rest:
             for e in _rest_events(x):
                 if type(e) is ev.TradePrinted:

@@ -62,7 +62,8 @@ from kalshi_mm.venue.rest import KalshiRestClient
 
 log = logging.getLogger("kalshi_mm.runtime")
 
-_MARKET_DATA = (ev.BookDelta, ev.BookSnapshot, ev.TradePrinted)
+_BATCHABLE = (ev.BookDelta, ev.BookSnapshot, ev.TradePrinted)
+_MARKET_DATA = (*_BATCHABLE, ev.MarketDataBatch)
 
 
 def now_ms() -> int:
@@ -373,15 +374,35 @@ class Runner:
     # -- the event path ------------------------------------------------------------------------------
     async def _pump(self) -> None:
         venue = self.venue
+        batch: list[ev.Event] = []
         while True:
-            e = await venue.get()
-            self._handle(e)
-            # drain what is already queued without yielding to the loop per event
+            e: ev.Event | None = await venue.get()
+            # drain what is already queued without yielding to the loop per event; market data
+            # that arrived together is handed over as one MarketDataBatch, so that each market
+            # re-quotes once on the state after it (not on the half-way state of an amend's two
+            # deltas); anything else ends the batch, so the engine sees every event in order
             for _ in range(1000):
-                e2 = venue.get_nowait()
-                if e2 is None:
+                if e is None:
                     break
-                self._handle(e2)
+                if type(e) in _BATCHABLE:
+                    batch.append(e)
+                else:
+                    if batch:
+                        self._handle_batch(batch)
+                        batch = []
+                    self._handle(e)
+                e = venue.get_nowait()
+            if batch:
+                self._handle_batch(batch)
+                batch = []
+            if e is not None:
+                self._handle(e)
+
+    def _handle_batch(self, batch: list[ev.Event]) -> None:
+        if len(batch) == 1:
+            self._handle(batch[0])
+        else:
+            self._handle(ev.MarketDataBatch(ts_ms=batch[-1].ts_ms, events=tuple(batch)))  # type: ignore[arg-type]
 
     def _handle(self, e: ev.Event) -> None:
         t = type(e)
