@@ -943,6 +943,10 @@ class Engine:
             if cmds:
                 proposed.extend(cmds)
                 by_ticker[mm.ticker] = mm
+                # the commands put orders in flight, which the next run's risk shaping reads (an
+                # order being canceled still counts as exposure): the next Tick runs it again, as
+                # the reference (every market on every Tick) would
+                mm.kick = True
             mm.requote_pending = False
         if ts > self._max_run_ts:
             self._max_run_ts = ts
