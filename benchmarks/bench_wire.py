@@ -106,7 +106,40 @@ def run() -> list[tuple[str, float, str]]:
             if len(batch) == BATCH:
                 apply_samples.append(dt / len(batch))
 
+    # 4) the machine's yardsticks, over the same batches: what the issues quote their targets
+    # against (stdlib json alone about 2.5 us a delta, a bare msgspec + dict book about 0.55 us on
+    # the machine the targets were set on), so a reader can scale every number of a run
+    import json
+
+    class _Msg(msgspec.Struct):
+        market_ticker: str
+        price_dollars: str
+        delta_fp: str
+        side: str
+
+    class _Env(msgspec.Struct):
+        type: str
+        msg: _Msg
+
+    bare_dec = msgspec.json.Decoder(_Env)
+    json_samples: list[float] = []
+    bare_samples: list[float] = []
+    book: dict[tuple[str, str, str], int] = {}
+    for batch in full:
+        t0 = clock()
+        for m in batch:
+            json.loads(m)
+        json_samples.append((clock() - t0) / len(batch))
+        t0 = clock()
+        for m in batch:
+            d = bare_dec.decode(m).msg
+            k = (d.market_ticker, d.side, d.price_dollars)
+            book[k] = book.get(k, 0) + int(d.delta_fp.replace(".", ""))
+        bare_samples.append((clock() - t0) / len(batch))
+
     return [
+        ("yardstick_delta_stdlib_json_ns", _median_ns(json_samples), "ns"),
+        ("yardstick_delta_bare_msgspec_dict_book_ns", _median_ns(bare_samples), "ns"),
         ("delta_decode_ns", _median_ns(decode_samples), "ns"),
         ("delta_fast_decode_ns", _median_ns(fast_samples), "ns"),
         ("delta_bytes_to_book_ns", _median_ns(apply_samples), "ns"),
