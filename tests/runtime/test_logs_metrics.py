@@ -29,3 +29,17 @@ def test_metrics_render():
     assert 'kmm_orders_total{outcome="accepted"} 1.0' in text
     assert 'kmm_position_contracts{ticker="KXA-1"} 5.0' in text
     assert "kmm_tick_to_quote_seconds_bucket" in text
+
+
+def test_debug_logging_keeps_http_and_ws_headers_out(tmp_path):
+    """websockets and aiohttp log request headers (KALSHI-ACCESS-SIGNATURE) at DEBUG."""
+    path = tmp_path / "ops.log"
+    setup_logging(path, console=False, level=logging.DEBUG)
+    try:
+        assert logging.getLogger("kalshi_mm.x").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("websockets.client").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("aiohttp.client").isEnabledFor(logging.DEBUG)
+        logging.getLogger("websockets.client").debug("> KALSHI-ACCESS-SIGNATURE: c2lnbmF0dXJl")
+    finally:
+        stop_logging()
+    assert "c2lnbmF0dXJl" not in path.read_text()

@@ -236,3 +236,48 @@ async def test_no_duplicates_and_states_match_after_faults() -> None:
         finally:
             consumer.cancel()
             await venue.stop()
+
+
+def _fill(fid: str) -> ev.OrderFilled:
+    return ev.OrderFilled(ts_ms=1, ticker="T-1", order_id="o1", client_order_id="c1", fill_id=fid, side="bid",
+                          price=5000, count=100, fee=0, is_taker=False)
+
+
+async def test_equal_fills_of_one_order_stay_distinct_whichever_source_comes_first() -> None:
+    """Two fills of one order with the same size and price are two fills: only the id pairs reports."""
+    venue = LiveVenue(None, None)  # type: ignore[arg-type]  # fills need no exchange
+    out: list[ev.Event] = []
+    await venue._on_fill(_fill("a"), out)  # WS first
+    await venue._on_fill(_fill("a"), out, ids=("a",))  # REST copy
+    await venue._on_fill(_fill("b"), out, ids=("b",))  # REST first this time
+    await venue._on_fill(_fill("b"), out)  # WS copy
+    assert [e.fill_id for e in out if isinstance(e, ev.OrderFilled)] == ["a", "b"]
+    assert venue.duplicate_fills == 2
+
+
+class _LaggingReads:
+    """Kalshi's REST read models lag writes (kalshi-api.md section 6): a just-created order reads 404."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def get_order(self, order_id: str) -> None:
+        from kalshi_mm.errors import Rejected
+
+        self.reads += 1
+        raise Rejected("not found", status=404, code="not_found")
+
+
+async def test_a_lagging_read_does_not_cancel_an_order_we_just_heard_of() -> None:
+    from kalshi_mm.venue.live import OrderState
+
+    client = _LaggingReads()
+    venue = LiveVenue(client, None, read_lag_s=2.0)  # type: ignore[arg-type]
+    out: list[ev.Event] = []
+    await venue._update(OrderState("o1", "c1", "T-1", "bid", 5000, 100), out, 1)
+    await venue._refresh_order("o1", out, lagging=True)  # reconcile: too fresh to overrule
+    assert venue.orders["o1"].live and client.reads == 0
+    venue.orders["o1"].seen_ms -= 5_000  # older than the lag: the 404 is believed
+    await venue._refresh_order("o1", out, lagging=True)
+    assert not venue.orders["o1"].live and client.reads == 1
+    assert isinstance(out[-1], ev.OrderCanceled)
