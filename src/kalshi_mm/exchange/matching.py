@@ -1136,8 +1136,8 @@ class MatchingEngine:
             if reserved != a.reserved:
                 problems.append(f"{a.user_id}: reserved {a.reserved} != sum over orders {reserved}")
             for o in a.open_orders.values():
-                m = self.markets.get(o.ticker)
-                lvl = None if m is None else (m.book.bids if o.side == "bid" else m.book.asks).get(o.price)
-                if lvl is None or o not in lvl.orders:
+                mk = self.markets.get(o.ticker)
+                found = None if mk is None else (mk.book.bids if o.side == "bid" else mk.book.asks).get(o.price)
+                if found is None or o not in found.orders:
                     problems.append(f"resting order {o!r} is not in the book")
         return problems

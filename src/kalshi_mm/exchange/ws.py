@@ -345,7 +345,7 @@ class Hub:
         if sub.use_yes_price:  # NO levels on the YES scale (ask prices), ascending
             no = [(format_price(p), format_qty(m.book.asks[p].size)) for p in m.book.ask_prices]
         msg = S.OrderbookSnapshotMsg(
-            market_ticker=ticker, market_id=m.market_id, yes_dollars_fp=yes, no_dollars_fp=no
+            market_ticker=ticker, market_id=m.market_id, yes_dollars_fp=yes, no_dollars_fp=no  # type: ignore[arg-type]
         )
         self.send(sub, b"orderbook_snapshot", _enc.encode(msg))
 

@@ -135,6 +135,7 @@ class AvellanedaStoikov(StrategyBase):
         self._last = (s, q, sigma, tau, k, bid_f, ask_f)
         self._drift = (ts, q, sigma, tau, bid_f, ask_f, sigma > p.min_sigma and p.sigma_source != "trades")
         size = self.size
+        tb: TargetOrder | None = None
         if bid is not None:
             tb = self._tb
             if tb is None or tb.price != bid or tb.size != size:
@@ -145,7 +146,7 @@ class AvellanedaStoikov(StrategyBase):
             ta = self._ta
             if ta is None or ta.price != ask or ta.size != size:
                 ta = self._ta = TargetOrder("ask", "ask", ask, size)
-            return (tb, ta) if bid is not None else (ta,)
+            return (tb, ta) if tb is not None else (ta,)
         return ()
 
     def next_change_ms(self, ctx: QuoteContext) -> int:
