@@ -55,6 +55,18 @@ def _batches(messages: list[bytes]) -> Iterator[tuple[str, list[bytes]]]:
         yield "delta", run
 
 
+class _YardstickDelta(msgspec.Struct):
+    market_ticker: str
+    price_dollars: str
+    delta_fp: str
+    side: str
+
+
+class _YardstickEnvelope(msgspec.Struct):
+    type: str
+    msg: _YardstickDelta
+
+
 def _median_ns(samples: list[float]) -> float:
     return statistics.median(samples)
 
@@ -111,17 +123,7 @@ def run() -> list[tuple[str, float, str]]:
     # the machine the targets were set on), so a reader can scale every number of a run
     import json
 
-    class _Msg(msgspec.Struct):
-        market_ticker: str
-        price_dollars: str
-        delta_fp: str
-        side: str
-
-    class _Env(msgspec.Struct):
-        type: str
-        msg: _Msg
-
-    bare_dec = msgspec.json.Decoder(_Env)
+    bare_dec = msgspec.json.Decoder(_YardstickEnvelope)
     json_samples: list[float] = []
     bare_samples: list[float] = []
     book: dict[tuple[str, str, str], int] = {}
