@@ -86,6 +86,7 @@ def test_paper_session_matches_exchange_accounts(exchange_factory, tmp_path):
     # a market closed during the session and was wound down; a market that opened was picked up
     log = (data / "ops.log").read_text()
     assert "reached its close time; winding down" in log
+    assert "settled" in log and "(lifecycle)" in log  # results pushed by market_lifecycle_v2, not only polled
     first = db.execute("SELECT MIN(created_ms) FROM orders").fetchone()[0]
     late = db.execute(
         "SELECT COUNT(DISTINCT ticker) FROM orders WHERE ticker NOT IN "

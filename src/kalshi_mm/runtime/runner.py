@@ -63,6 +63,11 @@ from kalshi_mm.venue.rest import KalshiRestClient
 log = logging.getLogger("kalshi_mm.runtime")
 
 _BATCHABLE = (ev.BookDelta, ev.BookSnapshot, ev.TradePrinted)
+#: ``market_lifecycle_v2`` (every market, unfiltered): results arrive as they are determined
+#: instead of at the next settlement poll, pauses and early closes as they happen
+_LIFECYCLE_CHANNEL = "market_lifecycle_v2"
+_PRIVATE_CHANNELS = (*DEFAULT_PRIVATE_CHANNELS, _LIFECYCLE_CHANNEL)
+_LIFECYCLE = (ev.MarketOpened, ev.MarketStatusChanged, ev.MarketClosed, ev.MarketDetermined)
 _MARKET_DATA = (*_BATCHABLE, ev.MarketDataBatch)
 
 
@@ -218,11 +223,12 @@ class Runner:
             self.session = RecordingWriter(self.opts.record_dir, single=f"session-{self.id_prefix}.ndjson.gz")
             self.feed = recording_feed(
                 self.recorder, env=settings.env, base_url=settings.base_url, signer=self.signer,
-                market_channels=channels, private_channels=DEFAULT_PRIVATE_CHANNELS,
+                market_channels=channels, private_channels=_PRIVATE_CHANNELS,
             )
         else:
             self.feed = KalshiFeed(
-                settings.env, base_url=settings.base_url, signer=self.signer, market_channels=channels
+                settings.env, base_url=settings.base_url, signer=self.signer, market_channels=channels,
+                private_channels=_PRIVATE_CHANNELS,
             )
         self.venue = LiveVenue(
             self.client,
@@ -384,8 +390,14 @@ class Runner:
             for _ in range(1000):
                 if e is None:
                     break
-                if type(e) in _BATCHABLE:
+                t = type(e)
+                if t in _BATCHABLE:
                     batch.append(e)
+                elif t in _LIFECYCLE:
+                    if batch:
+                        self._handle_batch(batch)
+                        batch = []
+                    self._on_lifecycle(e)
                 else:
                     if batch:
                         self._handle_batch(batch)
@@ -396,7 +408,36 @@ class Runner:
                 self._handle_batch(batch)
                 batch = []
             if e is not None:
-                self._handle(e)
+                if type(e) in _LIFECYCLE:
+                    self._on_lifecycle(e)
+                else:
+                    self._handle(e)
+
+    def _on_lifecycle(self, e: ev.Event) -> None:
+        """A ``market_lifecycle_v2`` event, for every market on the exchange: only those about a
+        market we trade or hold reach the engine (selection alone decides what is traded)."""
+        t = type(e)
+        ticker = e.market.ticker if t is ev.MarketOpened else e.ticker  # type: ignore[attr-defined]
+        if t is ev.MarketDetermined:
+            pos = self.engine.portfolio.positions.get(ticker)
+            if ticker in self.engine.markets or (pos is not None and pos.qty and not pos.settled):
+                if ticker in self.traders:
+                    self._end_trader(ticker, closed=True)
+                self._settle(e, "lifecycle")  # type: ignore[arg-type]
+            return
+        if t is ev.MarketOpened or ticker not in self.engine.markets:
+            return  # a new market: the selection loop finds it
+        if t is ev.MarketClosed and ticker in self.traders:
+            log.info("%s closed (lifecycle); winding down", ticker)
+            self._end_trader(ticker, closed=True)
+            return
+        self._handle(e)
+
+    def _settle(self, e: ev.MarketDetermined, source: str) -> None:
+        self._handle(e)
+        pos = self.engine.portfolio.position(e.ticker)
+        self.journal.set_position(e.ticker, pos.qty, pos.cost, pos.realized, pos.fees, now_ms())
+        log.info("%s settled %s (%s)", e.ticker, e.result, source)
 
     def _handle_batch(self, batch: list[ev.Event]) -> None:
         if len(batch) == 1:
@@ -652,10 +693,9 @@ class Runner:
                     if m.settlement_value_dollars
                     else result_value(m.result)
                 )
-                self._handle(ev.MarketDetermined(ts_ms=now_ms(), ticker=t, result=m.result, settlement_value=value))
-                pos = self.engine.portfolio.position(t)
-                self.journal.set_position(t, pos.qty, pos.cost, pos.realized, pos.fees, now_ms())
-                log.info("%s settled %s", t, m.result)
+                self._settle(
+                    ev.MarketDetermined(ts_ms=now_ms(), ticker=t, result=m.result, settlement_value=value), "poll"
+                )
 
     async def _await_settlements(self) -> None:
         """At shutdown: give markets that already closed a moment to settle (``settle_wait_s``)."""
