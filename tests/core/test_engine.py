@@ -24,6 +24,7 @@ from kalshi_mm.core.commands import AmendOrder, CancelOrder, PlaceOrder
 from kalshi_mm.core.engine import Engine, EngineConfig
 from kalshi_mm.core.events import (
     FeedResynced,
+    MarketCloseChanged,
     MarketClosed,
     MarketDataBatch,
     MarketDetermined,
@@ -342,3 +343,21 @@ def test_market_data_batch_requotes_once_on_the_final_state() -> None:
     b = MarketDataBatch(ts_ms=T0 + 10, events=amend)
     assert decode_event(encode_event(b)) == b
 
+
+
+def test_close_time_moves_the_close_window_and_can_reopen() -> None:
+    e = make_engine(SC, risk={"stop_before_close_s": 60, "stale_after_s": 1e6})
+    open_market(e, market(close_in_s=3600))
+    echo = Echo(e)
+    echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
+    assert set(live(e)) == {"bid", "ask"}
+    # an early close announced: 30 s from now is inside the 60 s close window -> no opening risk
+    cmds = e.handle(MarketCloseChanged(ts_ms=T0 + 1, ticker=TICKER, close_ts_ms=T0 + 30_000))
+    assert cmds and all(isinstance(c, CancelOrder) for c in cmds)
+    assert e.markets[TICKER].market.close_ts_ms == T0 + 30_000
+    echo.settle(cmds, T0 + 1)
+    e.handle(MarketClosed(ts_ms=T0 + 30_000, ticker=TICKER))
+    # the close moved later again: the market trades again
+    cmds = e.handle(MarketCloseChanged(ts_ms=T0 + 31_000, ticker=TICKER, close_ts_ms=T0 + 7_200_000))
+    assert not e.markets[TICKER].closed
+    assert {c.tag for c in cmds if isinstance(c, PlaceOrder)} == {"bid", "ask"}

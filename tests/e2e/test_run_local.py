@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -138,3 +139,33 @@ def test_kill_9_and_restart(exchange_factory, tmp_path):
     unknown = db.execute("SELECT COUNT(*) FROM orders WHERE status IN ('pending','resting')").fetchone()[0]
     assert unknown == 0
     assert db.execute("SELECT COUNT(*) FROM orders WHERE run_id = ?", (runs[0]["run_id"],)).fetchone()[0] > 0
+
+
+def test_a_moved_close_time_is_followed(exchange_factory, tmp_path):
+    """close_date_updated (an early close): the trader winds the market down at the new close."""
+    ex = exchange_factory("--seed", "9", "--markets", "4", "--market-seconds", "600", "--flow-speed", "2")
+    data = tmp_path / "moved"
+    proc = kmm_run(ex, data, duration=25)
+    deadline = time.monotonic() + 40
+    ticker = None
+    while time.monotonic() < deadline and ticker is None:
+        time.sleep(0.5)
+        if (data / "journal.sqlite").exists():
+            with contextlib.suppress(sqlite3.OperationalError):
+                row = journal(data).execute("SELECT ticker FROM orders ORDER BY created_ms LIMIT 1").fetchone()
+                ticker = row[0] if row else None
+    assert ticker is not None, "the bot never quoted"
+    ex.admin(f"/admin/markets/{ticker}/close_time", {"close_in_s": 5})
+    moved_ms = int(time.time() * 1000)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-3000:]
+    log = (data / "ops.log").read_text()
+    assert f"{ticker} close time moved" in log
+    # wound down at the new close, or dropped before it (selection wants min_time_to_close_s left)
+    assert f"{ticker} reached its close time; winding down" in log or f"dropping {ticker}" in log
+    # nothing new was opened there from the close window on (stop_before_close_s = 3 in CONFIG)
+    late = journal(data).execute(
+        "SELECT COUNT(*) FROM orders WHERE ticker = ? AND created_ms > ?", (ticker, moved_ms + 5_000)
+    ).fetchone()[0]
+    assert late == 0
+    assert ex.account()["open_orders"] == 0

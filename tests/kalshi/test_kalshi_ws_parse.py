@@ -278,7 +278,9 @@ def test_lifecycle_events() -> None:
     assert e.status == "active"
     (e,) = parse.ws_events(parse.decode_ws(base % (b"settled", b',"settled_ts":10')))
     assert e == ev.MarketStatusChanged(ts_ms=10_000, ticker="KXA-1", status="finalized")
-    assert parse.ws_events(parse.decode_ws(base % (b"close_date_updated", b',"close_ts":99')), 8) == []
+    (e,) = parse.ws_events(parse.decode_ws(base % (b"close_date_updated", b',"close_ts":99')), 8)
+    assert e == ev.MarketCloseChanged(ts_ms=8, ticker="KXA-1", close_ts_ms=99_000)
+    assert parse.ws_events(parse.decode_ws(base % (b"metadata_updated", b"")), 8) == []
 
 
 def test_numbers_where_strings_expected_are_accepted_in_ws() -> None:

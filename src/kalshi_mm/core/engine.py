@@ -35,6 +35,7 @@ from kalshi_mm.core.events import (
     BookSnapshot,
     ExternalSignal,
     FeedResynced,
+    MarketCloseChanged,
     MarketClosed,
     MarketDataBatch,
     MarketDetermined,
@@ -178,6 +179,7 @@ class Engine:
         self._handlers: dict[type, Any] = {
             BookDelta: self.on_book_delta,
             MarketDataBatch: self.on_market_data_batch,
+            MarketCloseChanged: self.on_market_close_changed,
             BookSnapshot: self.on_book_snapshot,
             TradePrinted: self.on_trade_printed,
             OrderAccepted: self.on_order_accepted,
@@ -389,6 +391,20 @@ class Engine:
         mm.set_market(dataclasses.replace(mm.market, status=ev.status))
         if ev.status in _CLOSED_STATUSES:
             return self._close(mm)
+        return self._run([mm], ev.ts_ms)
+
+    def on_market_close_changed(self, ev: MarketCloseChanged) -> list[Command]:
+        """The close moved: the close window (no new risk) and A-S's horizon follow it; a closed
+        market whose close moved past now trades again."""
+        self._close_ms[ev.ticker] = ev.close_ts_ms
+        mm = self.markets.get(ev.ticker)
+        if mm is None:
+            return []
+        mm.set_market(dataclasses.replace(mm.market, close_ts_ms=ev.close_ts_ms))
+        self._set_close_window(mm)
+        if mm.closed and ev.close_ts_ms > ev.ts_ms and mm.market.status not in _CLOSED_STATUSES:
+            mm.closed = False
+        self._touch(mm)
         return self._run([mm], ev.ts_ms)
 
     def on_market_closed(self, ev: MarketClosed) -> list[Command]:

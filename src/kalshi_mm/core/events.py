@@ -140,6 +140,14 @@ class MarketClosed(Event, frozen=True, kw_only=True):
     ticker: str
 
 
+class MarketCloseChanged(Event, frozen=True, kw_only=True):
+    """The market's close time moved (``market_lifecycle_v2`` ``close_date_updated``): earlier
+    for an early close, later for an extension (a closed market can reopen)."""
+
+    ticker: str
+    close_ts_ms: int
+
+
 class MarketDetermined(Event, frozen=True, kw_only=True):
     """Result known; ``settlement_value`` is the YES payout per contract as a Price."""
 
@@ -193,6 +201,7 @@ AnyEvent = (
     | MarketOpened
     | MarketStatusChanged
     | MarketClosed
+    | MarketCloseChanged
     | MarketDetermined
     | FeedResynced
     | Tick

@@ -439,8 +439,10 @@ def _lifecycle_events(m: s.MarketLifecycleMsg, recv_ms: int | None) -> list[ev.E
     if kind == "settled":
         ts = _ts(m.ts_ms, recv_ms, _secs(m.settled_ts))
         return [ev.MarketStatusChanged(ts_ms=ts, ticker=t, status="finalized")]
-    # close_date_updated, price_level_structure_updated, metadata_updated: no core event carries
-    # them (yet); the shell should refetch the market (GET /markets/{ticker}) and emit MarketOpened.
+    if kind == "close_date_updated" and m.close_ts is not None:
+        return [ev.MarketCloseChanged(ts_ms=_ts(m.ts_ms, recv_ms), ticker=t, close_ts_ms=m.close_ts * 1000)]
+    # price_level_structure_updated, metadata_updated: no core event carries them (yet); the shell
+    # should refetch the market (GET /markets/{ticker}) and emit MarketOpened.
     return []
 
 

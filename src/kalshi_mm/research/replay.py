@@ -66,6 +66,7 @@ _RANK: dict[type, int] = {
     ev.ExternalSignal: 3,
     ev.MarketStatusChanged: 4,
     ev.MarketClosed: 4,
+    ev.MarketCloseChanged: 4,
     ev.MarketDetermined: 5,
 }
 

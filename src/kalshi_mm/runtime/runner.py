@@ -34,6 +34,7 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ _BATCHABLE = (ev.BookDelta, ev.BookSnapshot, ev.TradePrinted)
 #: instead of at the next settlement poll, pauses and early closes as they happen
 _LIFECYCLE_CHANNEL = "market_lifecycle_v2"
 _PRIVATE_CHANNELS = (*DEFAULT_PRIVATE_CHANNELS, _LIFECYCLE_CHANNEL)
-_LIFECYCLE = (ev.MarketOpened, ev.MarketStatusChanged, ev.MarketClosed, ev.MarketDetermined)
+_LIFECYCLE = (ev.MarketOpened, ev.MarketStatusChanged, ev.MarketClosed, ev.MarketCloseChanged, ev.MarketDetermined)
 _MARKET_DATA = (*_BATCHABLE, ev.MarketDataBatch)
 
 
@@ -425,6 +426,9 @@ class Runner:
                     self._end_trader(ticker, closed=True)
                 self._settle(e, "lifecycle")  # type: ignore[arg-type]
             return
+        if t is ev.MarketCloseChanged:
+            self._close_changed(e)  # type: ignore[arg-type]
+            return
         if t is ev.MarketOpened or ticker not in self.engine.markets:
             return  # a new market: the selection loop finds it
         if t is ev.MarketClosed and ticker in self.traders:
@@ -432,6 +436,25 @@ class Runner:
             self._end_trader(ticker, closed=True)
             return
         self._handle(e)
+
+    def _close_changed(self, e: ev.MarketCloseChanged) -> None:
+        """A traded market's trader now lives until the new close (an early close ends it now); a
+        market wound down at its old close that reopened may be selected again."""
+        ticker = e.ticker
+        if ticker in self.engine.markets:
+            self._handle(e)
+        task = self.traders.get(ticker)
+        if task is not None:
+            mm = self.engine.markets.get(ticker)
+            if mm is not None:
+                log.info("%s close time moved to %s", ticker, _iso(e.close_ts_ms))
+                task.cancel()
+                self.traders[ticker] = asyncio.get_running_loop().create_task(
+                    self._trader(mm.market), name=f"trader-{ticker}"
+                )
+        elif ticker in self.closed and e.close_ts_ms > now_ms():
+            log.info("%s reopened (close moved to %s)", ticker, _iso(e.close_ts_ms))
+            self.closed.discard(ticker)
 
     def _settle(self, e: ev.MarketDetermined, source: str) -> None:
         self._handle(e)
@@ -836,6 +859,10 @@ class Runner:
     @property
     def cash(self) -> int:
         return self.start_balance + self.engine.portfolio.cash
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
 def msgspec_text(c: cmds.Command) -> str:
