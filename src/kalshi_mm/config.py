@@ -203,6 +203,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
                 f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
                 f"known: {', '.join(sorted(Settings.model_fields))}"
             )
+    bad = sorted(set(overrides) - set(Settings.model_fields))
+    if bad:  # a caller's typo must not be dropped silently
+        raise ConfigError(f"unknown setting(s) {', '.join(bad)}")
     try:
         from_env = Settings()  # type: ignore[call-arg]  # env + .env only
         env_set = from_env.model_fields_set

@@ -360,4 +360,6 @@ def test_close_time_moves_the_close_window_and_can_reopen() -> None:
     # the close moved later again: the market trades again
     cmds = e.handle(MarketCloseChanged(ts_ms=T0 + 31_000, ticker=TICKER, close_ts_ms=T0 + 7_200_000))
     assert not e.markets[TICKER].closed
+    assert cmds == []  # its book stopped streaming at the close: nothing until a fresh snapshot
+    cmds = e.handle(snapshot([(4000, 100)], [(5000, 100)], ts=T0 + 31_001))
     assert {c.tag for c in cmds if isinstance(c, PlaceOrder)} == {"bid", "ask"}

@@ -139,8 +139,8 @@ class Engine:
         self._oid_to_coid: dict[str, str] = {}
         self._fill_ids: set[str] = set()
         self._removing: set[str] = set()
-        self._close_ms: dict[str, int] = {}
-        self._deferred: dict[str, MarketMaker] | None = None  # inside a MarketDataBatch: runs wait  # close time of every market ever opened (outlives the maker)
+        self._close_ms: dict[str, int] = {}  # close time of every market ever opened (outlives the maker)
+        self._deferred: dict[str, MarketMaker] | None = None  # inside a MarketDataBatch: runs wait
         self._total_exposure: Qty = 0
         self._budget: int | None = None
         self._inflight_ms = int(self.exec.inflight_timeout_s * 1000)
@@ -244,9 +244,12 @@ class Engine:
             self._close_ms[m.ticker] = m.close_ts_ms
         mm = self.markets.get(m.ticker)
         if mm is not None:
+            was_closed = mm.closed
             mm.set_market(m)
             self._set_close_window(mm)
             mm.closed = not m.is_open and m.status in _CLOSED_STATUSES
+            if was_closed and not mm.closed:
+                self._await_snapshot(mm)  # traded again: its book stopped streaming at the close
             return self._run([mm], ev.ts_ms)
         strategy = self.strategy_cls(self.params, m)
         mm = MarketMaker(
@@ -376,12 +379,17 @@ class Engine:
             mm = self.markets.get(t)
             if mm is None:
                 continue
-            mm.awaiting_snapshot = True
-            mm.book.clear()
-            mm.signals.reset_book()
-            self._reset_top(mm)
+            self._await_snapshot(mm)
             mms.append(mm)
         return self._run(mms, ev.ts_ms)
+
+    def _await_snapshot(self, mm: MarketMaker) -> None:
+        """The book is no longer known (resync, or a market that stopped streaming at its close):
+        quote nothing there until a fresh snapshot."""
+        mm.awaiting_snapshot = True
+        mm.book.clear()
+        mm.signals.reset_book()
+        self._reset_top(mm)
 
     # == market lifecycle ======================================================================
     def on_market_status_changed(self, ev: MarketStatusChanged) -> list[Command]:
@@ -404,6 +412,7 @@ class Engine:
         self._set_close_window(mm)
         if mm.closed and ev.close_ts_ms > ev.ts_ms and mm.market.status not in _CLOSED_STATUSES:
             mm.closed = False
+            self._await_snapshot(mm)  # its book stopped streaming at the close
         self._touch(mm)
         return self._run([mm], ev.ts_ms)
 
@@ -920,7 +929,10 @@ class Engine:
         finally:
             self._deferred = None
             self._budget = budget
-        return self._run(list(deferred.values()), ev.ts_ms) if deferred else []
+        if not deferred:
+            return []
+        ts = max(e.ts_ms for e in ev.events)  # (a batch need not be in time order across markets)
+        return self._run(list(deferred.values()), ts)
 
     def _run(self, mms: list[MarketMaker], ts: int) -> list[Command]:
         deferred = self._deferred

@@ -149,6 +149,14 @@ class Order:
         self.reason = ""
         self.acc: FeeAccumulator | None = None
 
+    def __copy__(self) -> Order:
+        """The order as it is now (``OrderUpdate`` of an API user): slot by slot, several times
+        cheaper than ``copy.copy``'s generic reduce path."""
+        new = Order.__new__(Order)
+        for name in _ORDER_SLOTS:
+            setattr(new, name, getattr(self, name))
+        return new
+
     @property
     def is_resting(self) -> bool:
         return self.status is RESTING
@@ -159,6 +167,9 @@ class Order:
             f"{self.filled}/{self.initial} rem={self.remaining} {self.status})"
         )
 
+
+
+_ORDER_SLOTS = Order.__slots__
 
 class Level:
     """One price level: a FIFO of orders (canceled ones are skipped and compacted lazily)."""

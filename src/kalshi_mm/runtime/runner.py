@@ -395,10 +395,11 @@ class Runner:
                 if t in _BATCHABLE:
                     batch.append(e)
                 elif t in _LIFECYCLE:
-                    if batch:
-                        self._handle_batch(batch)
-                        batch = []
-                    self._on_lifecycle(e)
+                    if self._lifecycle_wanted(e):  # other markets' news neither splits a batch nor stops here
+                        if batch:
+                            self._handle_batch(batch)
+                            batch = []
+                        self._on_lifecycle(e)
                 else:
                     if batch:
                         self._handle_batch(batch)
@@ -410,27 +411,38 @@ class Runner:
                 batch = []
             if e is not None:
                 if type(e) in _LIFECYCLE:
-                    self._on_lifecycle(e)
+                    if self._lifecycle_wanted(e):
+                        self._on_lifecycle(e)
                 else:
                     self._handle(e)
 
-    def _on_lifecycle(self, e: ev.Event) -> None:
-        """A ``market_lifecycle_v2`` event, for every market on the exchange: only those about a
-        market we trade or hold reach the engine (selection alone decides what is traded)."""
+    def _lifecycle_wanted(self, e: ev.Event) -> bool:
+        """``market_lifecycle_v2`` speaks of every market on the exchange: only news of a market we
+        trade or hold (or wound down and may trade again) concerns us; selection alone decides
+        what is traded, so a new market waits for the selection loop."""
         t = type(e)
-        ticker = e.market.ticker if t is ev.MarketOpened else e.ticker  # type: ignore[attr-defined]
+        if t is ev.MarketOpened:
+            return False
+        ticker: str = e.ticker  # type: ignore[attr-defined]
+        if ticker in self.engine.markets:
+            return True
         if t is ev.MarketDetermined:
             pos = self.engine.portfolio.positions.get(ticker)
-            if ticker in self.engine.markets or (pos is not None and pos.qty and not pos.settled):
-                if ticker in self.traders:
-                    self._end_trader(ticker, closed=True)
-                self._settle(e, "lifecycle")  # type: ignore[arg-type]
+            return pos is not None and bool(pos.qty) and not pos.settled
+        return t is ev.MarketCloseChanged and ticker in self.closed
+
+    def _on_lifecycle(self, e: ev.Event) -> None:
+        """A wanted lifecycle event (``_lifecycle_wanted``)."""
+        t = type(e)
+        ticker: str = e.ticker  # type: ignore[attr-defined]
+        if t is ev.MarketDetermined:
+            if ticker in self.traders:
+                self._end_trader(ticker, closed=True)
+            self._settle(e, "lifecycle")  # type: ignore[arg-type]
             return
         if t is ev.MarketCloseChanged:
             self._close_changed(e)  # type: ignore[arg-type]
             return
-        if t is ev.MarketOpened or ticker not in self.engine.markets:
-            return  # a new market: the selection loop finds it
         if t is ev.MarketClosed and ticker in self.traders:
             log.info("%s closed (lifecycle); winding down", ticker)
             self._end_trader(ticker, closed=True)

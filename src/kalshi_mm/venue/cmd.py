@@ -92,7 +92,7 @@ async def _cleanup(client: Any, order_id: str | None, coid: str, ticker: str, ec
     """A failed probe leaves nothing behind: cancel its order, found by id or by client id."""
     with contextlib.suppress(Exception):
         if order_id is None:
-            found = await client.find_order_by_client_id(coid, ticker=ticker)
+            found = await _poll(lambda: client.find_order_by_client_id(coid, ticker=ticker), lambda o: o is not None)
             order_id = found.order_id if found is not None and found.status == "resting" else None
         if order_id is not None:
             await client.cancel_order(order_id, market_ticker=ticker)
@@ -143,6 +143,8 @@ async def _probe(env: str, base_url: str | None, config: Path | None, timeout: f
                 "confirm order id",
                 _poll(lambda: client.get_order(created.order_id), lambda o: o.client_order_id == coid),
             )
+            if order.client_order_id != coid:
+                raise Rejected(f"order {created.order_id} read back with another client id", code="mismatch")
             echo(f"       order id {created.order_id} status {order.status}")
             await step("cancel order", client.cancel_order(created.order_id, market_ticker=m.ticker))
             canceled = True

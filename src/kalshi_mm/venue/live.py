@@ -503,8 +503,6 @@ class LiveVenue:
     async def _refresh_order(self, order_id: str, out: list[ev.Event], *, lagging: bool = False) -> None:
         """Read one order and report it. ``lagging``: a read that may trail what we already know
         (reconciliation) neither overrules nor forgets an order we heard of moments ago."""
-        if lagging and self._fresh(order_id):
-            return
         try:
             o = await self.client.get_order(order_id)
         except Rejected:
@@ -513,11 +511,16 @@ class LiveVenue:
                 await self._update(dataclasses.replace(known, status="canceled", remaining=0), out, _now_ms())
             return
         if lagging and self._fresh(order_id) and o.status == "resting":
-            return
-        await self._update(self._from_wire(o), out, _now_ms())
+            return  # (a terminal state is never stale)
+        await self._update(self._from_wire(o), out, _now_ms(), news=not lagging)
 
-    async def _update(self, new: OrderState, out: list[ev.Event], ts_ms: int, *, force: bool = False) -> None:
-        """Record an order's new state and emit the events that describe the change (once)."""
+    async def _update(
+        self, new: OrderState, out: list[ev.Event], ts_ms: int, *, force: bool = False, news: bool = True
+    ) -> None:
+        """Record an order's new state and emit the events that describe the change (once).
+
+        ``news``: the state comes from the WS or a write's answer (it starts the read-lag window);
+        False for a REST read, which may trail it."""
         old = self.orders.get(new.order_id)
         if not new.client_order_id and old is not None:
             new.client_order_id = old.client_order_id
@@ -529,7 +532,7 @@ class LiveVenue:
             return
         if old is not None and new.filled < old.filled:
             return  # a stale read (REST read models lag the WS)
-        new.seen_ms = _now_ms()
+        new.seen_ms = _now_ms() if news or old is None else old.seen_ms
         self.orders[new.order_id] = new
         if new.client_order_id:
             self.by_client_id[new.client_order_id] = new.order_id
@@ -736,7 +739,7 @@ class LiveVenue:
             for w in resting:
                 seen.add(w.order_id)
                 if not self._fresh(w.order_id):
-                    await self._update(self._from_wire(w), out, _now_ms())
+                    await self._update(self._from_wire(w), out, _now_ms(), news=False)
             for oid, st in list(self.orders.items()):
                 if st.live and oid not in seen:
                     await self._refresh_order(oid, out, lagging=True)
