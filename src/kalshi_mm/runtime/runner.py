@@ -380,41 +380,41 @@ class Runner:
 
     # -- the event path ------------------------------------------------------------------------------
     async def _pump(self) -> None:
+        """Drain what is already queued without yielding to the loop per event; market data that
+        arrived together is handed over as one MarketDataBatch, so that each market re-quotes once
+        on the state after it (not on the half-way state of an amend's two deltas); anything else
+        ends the batch, so the engine sees every event in order."""
         venue = self.venue
         batch: list[ev.Event] = []
+        e: ev.Event | None = None
         while True:
-            e: ev.Event | None = await venue.get()
-            # drain what is already queued without yielding to the loop per event; market data
-            # that arrived together is handed over as one MarketDataBatch, so that each market
-            # re-quotes once on the state after it (not on the half-way state of an amend's two
-            # deltas); anything else ends the batch, so the engine sees every event in order
+            if e is None:
+                e = await venue.get()
             for _ in range(1000):
+                self._route(e, batch)
+                e = venue.get_nowait()
                 if e is None:
                     break
-                t = type(e)
-                if t in _BATCHABLE:
-                    batch.append(e)
-                elif t in _LIFECYCLE:
-                    if self._lifecycle_wanted(e):  # other markets' news neither splits a batch nor stops here
-                        if batch:
-                            self._handle_batch(batch)
-                            batch = []
-                        self._on_lifecycle(e)
-                else:
-                    if batch:
-                        self._handle_batch(batch)
-                        batch = []
-                    self._handle(e)
-                e = venue.get_nowait()
-            if batch:
-                self._handle_batch(batch)
-                batch = []
-            if e is not None:
-                if type(e) in _LIFECYCLE:
-                    if self._lifecycle_wanted(e):
-                        self._on_lifecycle(e)
-                else:
-                    self._handle(e)
+            self._flush(batch)  # (an event drawn past the 1000th is routed next round)
+
+    def _route(self, e: ev.Event, batch: list[ev.Event]) -> None:
+        t = type(e)
+        if t in _BATCHABLE:
+            batch.append(e)
+        elif t in _LIFECYCLE:
+            if self._lifecycle_wanted(e):  # other markets' news neither splits a batch nor stops here
+                self._flush(batch)
+                self._on_lifecycle(e)
+        else:
+            self._flush(batch)
+            self._handle(e)
+
+    def _flush(self, batch: list[ev.Event]) -> None:
+        if len(batch) == 1:
+            self._handle(batch[0])
+        elif batch:
+            self._handle(ev.MarketDataBatch(ts_ms=batch[-1].ts_ms, events=tuple(batch)))  # type: ignore[arg-type]
+        batch.clear()
 
     def _lifecycle_wanted(self, e: ev.Event) -> bool:
         """``market_lifecycle_v2`` speaks of every market on the exchange: only news of a market we
@@ -473,12 +473,6 @@ class Runner:
         pos = self.engine.portfolio.position(e.ticker)
         self.journal.set_position(e.ticker, pos.qty, pos.cost, pos.realized, pos.fees, now_ms())
         log.info("%s settled %s (%s)", e.ticker, e.result, source)
-
-    def _handle_batch(self, batch: list[ev.Event]) -> None:
-        if len(batch) == 1:
-            self._handle(batch[0])
-        else:
-            self._handle(ev.MarketDataBatch(ts_ms=batch[-1].ts_ms, events=tuple(batch)))  # type: ignore[arg-type]
 
     def _handle(self, e: ev.Event) -> None:
         t = type(e)
