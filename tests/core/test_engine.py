@@ -61,12 +61,18 @@ def test_deterministic_ids_and_commands() -> None:
     assert next(c.client_order_id for c in run_script("zz") if isinstance(c, PlaceOrder)) == "zz-1"
 
 
-def test_fills_update_the_portfolio_and_duplicates_are_ignored() -> None:
-    e = make_engine(SC, {"skew_ticks": 0})
+def quoting(**risk):
+    """A spread-capture engine quoting one market (bid 0.41 / ask 0.49, 10 contracts each), acked."""
+    e = make_engine(SC, {"skew_ticks": 0}, risk=risk or None)
     open_market(e)
     echo = Echo(e)
     echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
     bid = next(o for o in e.markets[TICKER].orders.values() if o.tag == "bid")
+    return e, echo, bid
+
+
+def test_fills_update_the_portfolio_and_duplicates_are_ignored() -> None:
+    e, _, bid = quoting()
     fill = OrderFilled(ts_ms=T0 + 1, ticker=TICKER, order_id=bid.order_id, client_order_id=None, fill_id="F1",
                        side="bid", price=4100, count=400, fee=0, is_taker=False)
     e.handle(fill)
@@ -81,11 +87,7 @@ def test_fills_update_the_portfolio_and_duplicates_are_ignored() -> None:
 
 def test_a_fill_reported_first_by_an_order_update_is_not_subtracted_twice() -> None:
     """A REST read or ``user_order`` (absolute ``filled``) may overtake the ``fill`` message."""
-    e = make_engine(SC, {"skew_ticks": 0})
-    open_market(e)
-    echo = Echo(e)
-    echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
-    bid = next(o for o in e.markets[TICKER].orders.values() if o.tag == "bid")
+    e, _, bid = quoting()
     assert bid.remaining == 1000
     # the order update says 4 contracts filled, 6 left ...
     e.handle(OrderAccepted(ts_ms=T0 + 1, ticker=TICKER, order_id=bid.order_id, client_order_id=bid.client_order_id,
@@ -315,21 +317,13 @@ def test_alpha_providers(tmp_path) -> None:
 def test_market_data_batch_requotes_once_on_the_final_state() -> None:
     """Another user's amend 0.40 -> 0.42 is two deltas; quoting between them would pull and re-place."""
 
-    def setup() -> tuple:
-        e = make_engine(SC, {"skew_ticks": 0})
-        open_market(e)
-        echo = Echo(e)
-        echo.settle(e.handle(snapshot([(4000, 100)], [(5000, 100)])), T0)
-        return e, echo
-
     amend = (delta(T0 + 10, "yes", 4000, -100), delta(T0 + 10, "yes", 4200, 100))
     # one by one: the first delta leaves no other bid, so spread capture pulls both quotes
-    e1, _ = setup()
+    e1, _, _ = quoting()
     one_by_one = e1.handle(amend[0]) + e1.handle(amend[1])
     assert sum(isinstance(c, CancelOrder) for c in one_by_one) == 2
     # as a batch: one amend of the bid to improve the new best bid, the ask untouched
-    e2, _ = setup()
-    bid = next(o for o in e2.markets[TICKER].orders.values() if o.tag == "bid")
+    e2, _, bid = quoting()
     cmds = e2.handle(MarketDataBatch(ts_ms=T0 + 10, events=amend))
     assert cmds == [AmendOrder(ticker=TICKER, order_id=bid.order_id, client_order_id=bid.client_order_id,
                                side="bid", price=4300, count=1000)]
